@@ -1,0 +1,52 @@
+"""`create_app(config) -> web.Application`: routes, middleware, startup and cleanup."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from proxy.clock import Clock
+from proxy.config import Config
+from proxy.gateway import Gateway
+from proxy.http import admin, chat, health, models
+from proxy.http.keys import GATEWAY, STREAMS
+from proxy.http.middleware import edge
+from proxy.http.streams import OpenStreams
+
+
+def create_app(config: Config, clock: Clock | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[edge(config.server.cors_origins)],
+        client_max_size=config.server.max_body,
+    )
+    app[GATEWAY] = Gateway(config, clock)
+    app[STREAMS] = OpenStreams()
+    add_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("/v1", ""):  # clients configured without /v1 work too
+        app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
+        app.router.add_get(f"{prefix}/models", models.list_models)
+        app.router.add_get(f"{prefix}/models/{{model:.+}}", models.get_model)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", admin.metrics)
+    app.router.add_get("/admin", admin.dashboard)
+    app.router.add_get("/admin/accounts", admin.accounts)
+    app.router.add_post("/admin/accounts/{id}/{action}", admin.account_action)
+    app.router.add_post("/admin/reload", admin.reload)
+    app.router.add_get("/admin/usage", admin.usage)
+    app.router.add_get("/admin/activity", admin.activity)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    gateway, streams = app[GATEWAY], app[STREAMS]
+    await gateway.start()
+    streams.start()
+    yield
+    await streams.stop()
+    await gateway.close()

@@ -1,0 +1,123 @@
+"""The typed, frozen shape of a parsed configuration (DESIGN §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Strategy = Literal["round_robin", "least_busy", "random"]
+ToolPolicy = Literal["drop", "reject"]
+Reasoning = Literal["content", "think_tags"]
+Backend = Literal["memory", "redis"]
+
+PROVIDER_KINDS = ("monica", "mammouth", "openai", "demo")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: `rate` tokens per second, at most `burst` saved up."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body: int = 20 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    shutdown_grace: float = 30.0
+    allow_private_fetch: bool = False
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    name: str
+    key: str
+    rate_limit: RateLimit | None = None
+    models: tuple[str, ...] | None = None  # glob allow-list; None = everything
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    strategy: Strategy = "round_robin"
+    max_attempts: int = 3
+    queue_timeout: float = 5.0
+    cooldown: float = 60.0
+    cooldown_max: float = 3600.0
+    failure_threshold: int = 3
+    exhausted_for: float = 86400.0
+    first_byte_timeout: float = 60.0
+    stream_idle_timeout: float = 120.0
+    unsupported_tools: ToolPolicy = "drop"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    id: str
+    provider: str
+    base_url: str | None = None
+    cookie: str | None = None
+    api_key: str | None = None
+    custom_bot_uid: str | None = None
+    reasoning: Reasoning = "content"
+    rate_limit: RateLimit | None = None
+    max_concurrency: int | None = None
+    models: tuple[str, ...] | None = None  # None = the provider's own table
+    weight: int = 1
+    tls_verify: bool = True
+
+    @property
+    def secret(self) -> str:
+        """The credential, whichever kind this provider uses ('' when none)."""
+        return self.cookie or self.api_key or ""
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    backend: Backend = "memory"
+    path: str = "state.json"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "pool-proxy:"
+    redis_timeout: float = 0.1
+    sentinel_master: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    protect: bool = False
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+    format: Literal["json", "text"] = "json"
+    file: str | None = None
+    log_bodies: bool = False
+    body_max: int = 2000
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    admin_key: str | None = None
+    clients: tuple[ClientConfig, ...] = ()
+    model_aliases: dict[str, str] = field(default_factory=dict)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    accounts: tuple[AccountConfig, ...] = ()
+    accounts_file: str | None = None
+    state: StateConfig = field(default_factory=StateConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    source: str = "defaults"  # a file path, "environment" or "demo"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for log scrubbing and tests."""
+        found = [c.key for c in self.clients] + [a.secret for a in self.accounts]
+        if self.admin_key:
+            found.append(self.admin_key)
+        return [s for s in found if s]

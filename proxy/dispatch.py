@@ -1,0 +1,183 @@
+"""Failover: try accounts one after another while nothing has reached the client.
+
+The HTTP layer calls `complete` or `open_stream`; both return once an account has
+produced an answer (or its first content), or raise the `ApiError` to answer with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from proxy.errors import (
+    ApiError,
+    invalid_request,
+    model_not_found,
+    upstream_error,
+    upstream_timeout,
+)
+from proxy.outcome import Outcome, OutcomeKind, UpstreamError, transient
+from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
+from proxy.providers.base import Reply, StreamSink
+from proxy.request import ChatRequest
+from proxy.state.base import ClientQuota
+
+
+@dataclass
+class Trace:
+    """What happened on the way, for the request log, headers and metrics."""
+
+    attempts: list[tuple[str, str]] = field(default_factory=list)  # (account, outcome)
+    upstream_seconds: float = 0.0  # time spent waiting on upstreams (to first byte)
+    dropped_tools: bool = False
+    granted: Granted | None = None
+
+    @property
+    def account(self) -> str | None:
+        return self.granted.account.id if self.granted else None
+
+
+@dataclass
+class OpenStream:
+    first: bytes
+    rest: AsyncGenerator[bytes, None]
+    sink: StreamSink
+    granted: Granted
+
+
+class Dispatcher:
+    def __init__(self, manager: AccountManager) -> None:
+        self.manager = manager
+
+    def plan(self, request: ChatRequest) -> list[Account]:
+        """The accounts that may take this request, or the 4xx that says why none can."""
+        serving = self.manager.serving(request.model)
+        if not serving:
+            raise model_not_found(request.requested_model)
+        accounts = list(serving)
+        if request.needs.vision:
+            accounts = [a for a in accounts if a.provider.capabilities.vision]
+            if not accounts:
+                raise invalid_request(
+                    f"No account serving '{request.requested_model}' accepts image inputs.",
+                    "messages",
+                )
+        if request.needs.tools or (request.has_tools and self.manager.pool.unsupported_tools == "reject"):
+            accounts = [a for a in accounts if a.provider.capabilities.tools]
+            if not accounts:
+                param = "tool_choice" if request.needs.tools else "tools"
+                raise invalid_request(
+                    f"No account serving '{request.requested_model}' can call tools; "
+                    f"remove '{param}' or choose another model.",
+                    param,
+                )
+        return accounts
+
+    def _variant(self, request: ChatRequest, account: Account, trace: Trace) -> ChatRequest:
+        if request.has_tools and not account.provider.capabilities.tools:
+            trace.dropped_tools = True
+            return request.without_tools()
+        trace.dropped_tools = False
+        return request
+
+    async def _attempts(
+        self, request: ChatRequest, client: ClientQuota | None, trace: Trace
+    ) -> AsyncIterator[Granted]:
+        accounts = self.plan(request)
+        tried: set[str] = set()
+        for _ in range(self.manager.pool.max_attempts):
+            # Only the first attempt takes the client's token: failover is the gateway's cost.
+            quota = client if not tried or client is None else replace(client, take=False)
+            try:
+                granted = await self.manager.acquire(request.model, accounts, quota, frozenset(tried))
+            except NoMoreAccounts:
+                return
+            except ApiError:
+                if tried:
+                    return  # the earlier failure explains more than "no account left"
+                raise
+            tried.add(granted.account.id)
+            trace.granted = granted
+            yield granted
+
+    async def complete(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> Reply:
+        last: UpstreamError | None = None
+        async for granted in self._attempts(request, client, trace):
+            variant = self._variant(request, granted.account, trace)
+            started = time.perf_counter()
+            outcome: Outcome | None = None
+            try:
+                reply = await granted.account.provider.complete(variant)
+                outcome = Outcome(OutcomeKind.OK)
+                return reply
+            except UpstreamError as exc:
+                outcome, last = exc.outcome, exc
+                _raise_if_client_error(exc)
+            finally:
+                trace.upstream_seconds += time.perf_counter() - started
+                trace.attempts.append((granted.account.id, outcome.kind if outcome else "aborted"))
+                await self.manager.finish(granted, outcome)
+        raise _final_error(last)
+
+    async def open_stream(
+        self, request: ChatRequest, client: ClientQuota | None, trace: Trace, *, collect_text: bool
+    ) -> OpenStream:
+        last: UpstreamError | None = None
+        timeout = self.manager.pool.first_byte_timeout
+        async for granted in self._attempts(request, client, trace):
+            variant = self._variant(request, granted.account, trace)
+            sink = StreamSink(collect_text=collect_text)
+            chunks = granted.account.provider.stream(variant, sink)
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(timeout):
+                    first = await anext(chunks)
+            except (UpstreamError, TimeoutError, StopAsyncIteration) as exc:
+                error = exc if isinstance(exc, UpstreamError) else _no_first_byte(exc)
+                last = error
+                trace.attempts.append((granted.account.id, error.outcome.kind))
+                await chunks.aclose()
+                await self.manager.finish(granted, error.outcome)
+                _raise_if_client_error(error)
+                continue
+            except BaseException:
+                await chunks.aclose()
+                await self.manager.finish(granted, None)
+                raise
+            finally:
+                trace.upstream_seconds += time.perf_counter() - started
+            trace.attempts.append((granted.account.id, "streaming"))
+            return OpenStream(first, chunks, sink, granted)
+        raise _final_error(last)
+
+
+def _no_first_byte(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, TimeoutError):
+        return transient("no first byte within first_byte_timeout", timeout=True)
+    return transient("upstream stream ended without content")
+
+
+def _raise_if_client_error(exc: UpstreamError) -> None:
+    if exc.outcome.kind is OutcomeKind.CLIENT_ERROR:
+        raise ApiError(
+            exc.status,
+            "invalid_request_error",
+            None,
+            exc.outcome.reason,
+            body=exc.body,
+        )
+
+
+def _final_error(last: UpstreamError | None) -> ApiError:
+    if last is None:
+        return upstream_error("No account could take the request.")
+    reason = last.outcome.reason or last.outcome.kind.value
+    if last.outcome.timeout:
+        return upstream_timeout(f"The upstream timed out ({reason}).")
+    return upstream_error(f"The upstream failed on every attempt; last: {reason}.")
+
+
+def attempts_summary(attempts: Sequence[tuple[str, str]]) -> list[str]:
+    return [f"{account}:{outcome}" for account, outcome in attempts]

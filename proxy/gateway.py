@@ -1,0 +1,192 @@
+"""The composition root: one `Gateway` holds the config and every long-lived part."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxy.clock import Clock
+from proxy.config import ClientConfig, Config, ConfigError, load_config
+from proxy.dispatch import Dispatcher
+from proxy.logs import SCRUBBER
+from proxy.metrics import Metrics
+from proxy.pool.manager import Account, AccountManager
+from proxy.providers import ProviderContext, build_provider
+from proxy.providers.base import new_session
+from proxy.state.base import ClientQuota, StateStore, UsageRecord
+from proxy.state.memory import MemoryStore
+
+log = logging.getLogger("pool_proxy")
+
+
+@dataclass(frozen=True)
+class Client:
+    config: ClientConfig
+    quota: ClientQuota
+    allowed: re.Pattern[str] | None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def may_use(self, *models: str) -> bool:
+        return self.allowed is None or any(self.allowed.fullmatch(m) for m in models)
+
+
+class ClientDirectory:
+    """Client keys, looked up by digest and confirmed in constant time."""
+
+    def __init__(self, clients: tuple[ClientConfig, ...]) -> None:
+        self._by_digest: dict[bytes, Client] = {}
+        for c in clients:
+            allowed = None
+            if c.models is not None:
+                allowed = re.compile("|".join(fnmatch.translate(p) for p in c.models) or "$^")
+            client = Client(c, ClientQuota(c.name, c.rate_limit), allowed)
+            self._by_digest[hashlib.sha256(c.key.encode()).digest()] = client
+
+    def find(self, key: str) -> Client | None:
+        raw = key.encode()
+        client = self._by_digest.get(hashlib.sha256(raw).digest())
+        if client is None or not hmac.compare_digest(client.config.key.encode(), raw):
+            return None
+        return client
+
+
+def build_store(config: Config, clock: Clock) -> StateStore:
+    if config.state.backend == "redis":
+        from proxy.state.redis import RedisStore
+
+        store: StateStore = RedisStore(config.state, clock)
+        return store
+    return MemoryStore(config.state.path, clock)
+
+
+class Gateway:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.store = build_store(config, self.clock)
+        self.manager = AccountManager(config.pool, self.store, self.clock)
+        self.dispatcher = Dispatcher(self.manager)
+        self.clients = ClientDirectory(config.clients)
+        self.metrics = Metrics() if config.metrics.enabled else None
+        self.ctx: ProviderContext | None = None
+        self.started_at = time.time()
+
+    async def start(self) -> None:
+        self.ctx = ProviderContext(
+            session=new_session(),
+            clock=self.clock,
+            pool=self.config.pool,
+            allow_private_fetch=self.config.server.allow_private_fetch,
+        )
+        await self.store.start()
+        await self._install(self.config)
+        if self.metrics is not None:
+            metrics = self.metrics
+            metrics.watch_accounts(self._account_states)
+            self.manager.on_outcome.append(
+                lambda account, outcome: metrics.attempts.labels(
+                    account.id, account.config.provider, outcome.kind.value
+                ).inc()
+            )
+
+    async def close(self) -> None:
+        await self.store.close()
+        if self.ctx is not None:
+            await self.ctx.session.close()
+            await self.ctx.close()
+
+    async def _install(self, config: Config) -> None:
+        assert self.ctx is not None
+        old = self.manager.accounts
+        accounts = []
+        for account_config in config.accounts:
+            kept = old.get(account_config.id)
+            if kept is not None and kept.config == account_config:
+                accounts.append(kept)  # unchanged: keep its provider (and fetched models)
+                continue
+            provider = build_provider(account_config, self.ctx)
+            await provider.start()
+            accounts.append(Account(account_config, provider))
+        await self.manager.set_accounts(accounts)
+        SCRUBBER.set(config.secrets())
+        if self.metrics is not None:
+            models = {m for a in accounts for m in a.provider.listed_models()}
+            self.metrics.configure(models | set(config.model_aliases), [c.name for c in config.clients])
+
+    async def reload(self) -> dict[str, object]:
+        """Re-read accounts, clients and aliases from the config file; keep state and streams."""
+        source = self.config.source
+        if source in ("environment", "demo", "defaults", "inline"):
+            raise ConfigError([f"nothing to reload: the gateway was started from {source}"])
+        fresh = load_config(Path(source))
+        before = set(self.manager.accounts)
+        self.config = _with_live_parts(self.config, fresh)
+        self.clients = ClientDirectory(self.config.clients)
+        await self._install(self.config)
+        after = set(self.manager.accounts)
+        log.warning(
+            "configuration reloaded",
+            extra={"added": sorted(after - before), "removed": sorted(before - after)},
+        )
+        return {
+            "accounts": len(after),
+            "added": sorted(after - before),
+            "removed": sorted(before - after),
+        }
+
+    def _account_states(self) -> list[tuple[str, str, str]]:
+        return [
+            (a.id, a.config.provider, self.store.status(a.id).state.value)
+            for a in self.manager.accounts.values()
+        ]
+
+    def ready(self) -> bool:
+        now = self.clock.now()
+        return any(self.store.status(a).usable(now) for a in self.manager.accounts)
+
+    def record(
+        self,
+        client: str,
+        account: str | None,
+        model: str,
+        ok: bool,
+        prompt: int = 0,
+        completion: int = 0,
+        estimated: bool = False,
+    ) -> None:
+        now = self.clock.now()
+        self.store.record_usage(
+            UsageRecord(
+                day=time.strftime("%Y-%m-%d", time.gmtime(now)),
+                minute=int(now // 60),
+                client=client,
+                account=account or "",
+                model=model,
+                ok=ok,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                estimated=estimated,
+            )
+        )
+
+
+def _with_live_parts(current: Config, fresh: Config) -> Config:
+    """What a reload may change while serving: accounts, clients, aliases, pool policy."""
+    from dataclasses import replace
+
+    return replace(
+        current,
+        accounts=fresh.accounts,
+        clients=fresh.clients or current.clients,
+        model_aliases=fresh.model_aliases,
+        admin_key=fresh.admin_key or current.admin_key,
+    )

@@ -1,0 +1,146 @@
+"""`/admin/*`: the pool for operators (admin key), and `/metrics`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from proxy.config import ConfigError
+from proxy.errors import ApiError, invalid_request
+from proxy.http.auth import require_admin
+from proxy.http.keys import GATEWAY, STREAMS
+from proxy.state.base import USAGE_FIELDS
+
+ACTIONS = ("enable", "disable", "reset")
+GROUPS = {"client": "client", "account": "account", "model": "model"}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+
+
+async def accounts(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    require_admin(request, gateway)
+    rows = [gateway.manager.describe(a) for a in gateway.manager.accounts.values()]
+    return _json(
+        {
+            "object": "list",
+            "data": rows,
+            "now": gateway.clock.now(),
+            "open_streams": len(request.app[STREAMS].open),
+            "degraded": gateway.store.degraded,
+        }
+    )
+
+
+async def account_action(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    require_admin(request, gateway)
+    account_id, action = request.match_info["id"], request.match_info["action"]
+    if action not in ACTIONS:
+        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+    account = gateway.manager.accounts.get(account_id)
+    if account is None:
+        raise ApiError(404, "invalid_request_error", "account_not_found", f"No account '{account_id}'.")
+    await gateway.manager.set_state(account_id, action)
+    return _json(gateway.manager.describe(account))
+
+
+async def reload(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    require_admin(request, gateway)
+    try:
+        result = await gateway.reload()
+    except ConfigError as exc:
+        raise ApiError(400, "invalid_request_error", "invalid_config", "; ".join(exc.errors)) from None
+    return _json({"reloaded": True, **result})
+
+
+def _day(value: str | None, default: date, name: str) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid_request(f"'{name}' must be a date like 2026-01-31.", name) from None
+
+
+async def usage(request: web.Request) -> web.Response:
+    """Requests and tokens per client, account or model, per UTC day."""
+    gateway = request.app[GATEWAY]
+    require_admin(request, gateway)
+    today = datetime.fromtimestamp(gateway.clock.now(), UTC).date()
+    first = _day(request.query.get("from"), today, "from")
+    last = _day(request.query.get("to"), max(first, today), "to")
+    if last < first:
+        raise invalid_request("'to' must not be before 'from'.", "to")
+    group = request.query.get("group_by", "client")
+    if group not in GROUPS:
+        raise invalid_request("'group_by' must be client, account or model.", "group_by")
+    table = await gateway.store.usage(first.isoformat(), last.isoformat())
+    rows: list[dict[str, Any]] = []
+    day = first
+    while day <= last:
+        for name, counts in sorted(table.get(day.isoformat(), {}).get(group, {}).items()):
+            rows.append({"day": day.isoformat(), group: name, **{f: counts.get(f, 0) for f in USAGE_FIELDS}})
+        day += timedelta(days=1)
+    totals = {f: sum(int(r[f]) for r in rows) for f in USAGE_FIELDS}
+    return _json(
+        {
+            "object": "list",
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "group_by": group,
+            "data": rows,
+            "totals": totals,
+        }
+    )
+
+
+async def activity(request: web.Request) -> web.Response:
+    """Requests and failures per minute over the last hour (dashboard chart)."""
+    gateway = request.app[GATEWAY]
+    require_admin(request, gateway)
+    now_minute = int(gateway.clock.now() // 60)
+    since = now_minute - 59
+    counts = await gateway.store.minutes(since)
+    series = [
+        {
+            "minute": m * 60,
+            "requests": counts.get(m, (0, 0))[0],
+            "failures": counts.get(m, (0, 0))[1],
+        }
+        for m in range(since, now_minute + 1)
+    ]
+    return _json({"object": "list", "data": series})
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    if not gateway.config.admin_key:
+        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+    page = resources.files("proxy").joinpath("static/dashboard.html").read_bytes()
+    return web.Response(
+        body=page,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "Content-Security-Policy": _CSP},
+    )
+
+
+_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    if gateway.metrics is None:
+        raise ApiError(404, "invalid_request_error", "not_found", "Metrics are disabled.")
+    if gateway.config.metrics.protect:
+        require_admin(request, gateway)
+    body = generate_latest(gateway.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

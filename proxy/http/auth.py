@@ -1,0 +1,38 @@
+"""Who is calling: client keys for /v1, the admin key for /admin."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from proxy.errors import ApiError, invalid_api_key
+from proxy.gateway import Client, Gateway
+
+
+def presented_key(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+def authenticate(request: web.Request, gateway: Gateway) -> Client:
+    key = presented_key(request)
+    if not key:
+        raise invalid_api_key(
+            "Missing API key: send 'Authorization: Bearer <key>' with a client key of this gateway."
+        )
+    client = gateway.clients.find(key)
+    if client is None:
+        raise invalid_api_key("Invalid API key: it matches no client of this gateway.")
+    return client
+
+
+def require_admin(request: web.Request, gateway: Gateway) -> None:
+    """Admin routes answer 404 when no admin key is configured, 401 on a wrong key."""
+    admin_key = gateway.config.admin_key
+    if not admin_key:
+        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+    if not hmac.compare_digest(presented_key(request).encode(), admin_key.encode()):
+        raise invalid_api_key("Admin routes need 'Authorization: Bearer <admin_key>'.")

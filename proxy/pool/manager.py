@@ -1,0 +1,267 @@
+"""The AccountManager: which account serves a request, and what its outcome does to it.
+
+It knows states, selection, leases and failover rules; it knows nothing of any
+upstream's format (providers classify) or of HTTP (it raises `ApiError`s that the
+HTTP layer renders).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from proxy.clock import Clock
+from proxy.config import AccountConfig, PoolConfig, mask
+from proxy.errors import ApiError, insufficient_quota, no_available_account
+from proxy.godur import format_go_duration
+from proxy.outcome import Outcome
+from proxy.pool.status import AccountStatus, State, apply_outcome, fingerprint
+from proxy.providers.base import Provider
+from proxy.state.base import (
+    RECOVERING,
+    Admission,
+    Blocker,
+    Candidate,
+    ClientQuota,
+    ClientWindow,
+    Lease,
+    StateStore,
+)
+
+log = logging.getLogger("pool_proxy.pool")
+
+StateListener = Callable[[str, AccountStatus, AccountStatus], None]
+OutcomeListener = Callable[["Account", Outcome], None]
+
+
+@dataclass(frozen=True)
+class Account:
+    config: AccountConfig
+    provider: Provider
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def candidate(self) -> Candidate:
+        c = self.config
+        return Candidate(c.id, c.rate_limit, c.max_concurrency, c.weight)
+
+
+class NoMoreAccounts(Exception):
+    """Every candidate was already tried by this request."""
+
+
+@dataclass(frozen=True)
+class Granted:
+    lease: Lease
+    account: Account
+    client: ClientWindow | None
+
+
+class AccountManager:
+    def __init__(self, pool: PoolConfig, store: StateStore, clock: Clock) -> None:
+        self.pool = pool
+        self.store = store
+        self.clock = clock
+        self.accounts: dict[str, Account] = {}
+        self._serving: dict[str, tuple[Account, ...]] = {}
+        self._candidates: dict[tuple[str, ...], tuple[Candidate, ...]] = {}
+        self.on_state: list[StateListener] = []
+        self.on_outcome: list[OutcomeListener] = []
+
+    # -- the pool's membership ---------------------------------------------------------------
+
+    async def set_accounts(self, accounts: Iterable[Account]) -> None:
+        """Install accounts (at start and on reload); state of unchanged accounts survives."""
+        self.accounts = {a.id: a for a in accounts}
+        self.store.keep_only(set(self.accounts))
+        self.models_changed()
+        for account in self.accounts.values():
+            await self._note_credential(account)
+
+    async def _note_credential(self, account: Account) -> None:
+        """A new credential for an `invalid` account makes it `active` again."""
+        tag = fingerprint(account.config.secret)
+        status = self.store.status(account.id)
+        if status.credential == tag:
+            return
+
+        def change(old: AccountStatus) -> AccountStatus:
+            if old.state is State.INVALID and old.credential:
+                return AccountStatus(State.ACTIVE, changed_at=self.clock.now(), credential=tag)
+            return replace(old, credential=tag)
+
+        old, new = await self.store.update(account.id, change)
+        self._changed(account.id, old, new)
+
+    def models_changed(self) -> None:
+        self._serving.clear()
+        self._candidates.clear()
+
+    def serving(self, model: str) -> tuple[Account, ...]:
+        found = self._serving.get(model)
+        if found is None:
+            found = tuple(a for a in self.accounts.values() if a.provider.serves(model))
+            if len(self._serving) > 4096:
+                self._serving.clear()
+            self._serving[model] = found
+        return found
+
+    # -- admission --------------------------------------------------------------------------
+
+    async def acquire(
+        self,
+        cursor_key: str,
+        accounts: Sequence[Account],
+        client: ClientQuota | None,
+        exclude: frozenset[str],
+    ) -> Granted:
+        """A lease on the next usable account, waiting up to `queue_timeout` if all are busy."""
+        ids = tuple(a.id for a in accounts)
+        candidates = self._candidates.get(ids)
+        if candidates is None:
+            candidates = self._candidates[ids] = tuple(a.candidate for a in accounts)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.pool.queue_timeout
+        while True:
+            now = self.clock.now()
+            admission = await self.store.admit(
+                client, candidates, self.pool.strategy, cursor_key, exclude, now
+            )
+            if admission.lease is not None:
+                account = self.accounts.get(admission.lease.account_id)
+                if account is None:  # removed by a reload between the choice and now
+                    await self.store.release(admission.lease)
+                    continue
+                return Granted(admission.lease, account, admission.client)
+            if admission.client_wait is not None:
+                raise client_limited(client, admission)
+            wait = self._wait_or_raise(admission, now, deadline - loop.time())
+            await self.store.wait_change(wait)
+
+    def _wait_or_raise(self, admission: Admission, now: float, remaining: float) -> float:
+        """How long to wait for a candidate to come free, or the error to answer with."""
+        refusals = admission.refusals
+        if not refusals:
+            raise NoMoreAccounts
+        recovering = [r for r in refusals if r.blocker in RECOVERING]
+        if not recovering:
+            exhausted = [r.ready_at for r in refusals if r.blocker is Blocker.EXHAUSTED]
+            if exhausted:
+                raise insufficient_quota(min(t or now for t in exhausted) - now)
+            raise no_available_account(self.pool.cooldown, "Every account is disabled or invalid.")
+        soonest = min((r.ready_at - now if r.ready_at is not None else 0.0) for r in recovering)
+        if remaining <= 0 or soonest > remaining:
+            detail = ", ".join(sorted({r.blocker.value for r in recovering}))
+            raise no_available_account(max(soonest, 1.0), f"Accounts are {detail}.")
+        return max(0.005, min(soonest, remaining)) if soonest > 0 else min(remaining, 0.5)
+
+    async def finish(self, granted: Granted, outcome: Outcome | None) -> None:
+        """Apply the outcome of the call (if the call got that far) and release the lease."""
+        try:
+            if outcome is not None:
+                for listener in self.on_outcome:
+                    listener(granted.account, outcome)
+                await self.report(granted.lease.account_id, outcome, probe=granted.lease.probe)
+        finally:
+            await self.store.release(granted.lease)
+
+    async def report(self, account_id: str, outcome: Outcome, *, probe: bool = False) -> None:
+        if outcome.ok and not probe and self.store.status(account_id).failures == 0:
+            return  # the hot path: nothing to change
+        now = self.clock.now()
+        old, new = await self.store.update(
+            account_id, lambda s: apply_outcome(s, outcome, self.pool, now, probe=probe)
+        )
+        self._changed(account_id, old, new)
+
+    def _changed(self, account_id: str, old: AccountStatus, new: AccountStatus) -> None:
+        if old.state is new.state and old.until == new.until:
+            return
+        level = logging.INFO if new.state is State.ACTIVE else logging.WARNING
+        log.log(
+            level,
+            "account state changed",
+            extra={
+                "account": account_id,
+                "from": old.state.value,
+                "to": new.state.value,
+                "until": new.until,
+                "reason": new.reason,
+            },
+        )
+        for listener in self.on_state:
+            listener(account_id, old, new)
+
+    # -- operator actions -------------------------------------------------------------------
+
+    async def set_state(self, account_id: str, action: str) -> AccountStatus:
+        """`enable`, `disable` or `reset` one account (admin API)."""
+        now = self.clock.now()
+
+        def change(old: AccountStatus) -> AccountStatus:
+            if action == "disable":
+                return AccountStatus(
+                    State.DISABLED,
+                    reason="disabled by operator",
+                    changed_at=now,
+                    credential=old.credential,
+                )
+            if action == "enable" and old.state is not State.DISABLED:
+                return old
+            return AccountStatus(State.ACTIVE, changed_at=now, credential=old.credential)
+
+        old, new = await self.store.update(account_id, change)
+        self._changed(account_id, old, new)
+        return new
+
+    def describe(self, account: Account) -> dict[str, Any]:
+        """An account for the admin API: state, counters, never the credential itself."""
+        status = self.store.status(account.id)
+        now = self.clock.now()
+        return {
+            "id": account.id,
+            "provider": account.config.provider,
+            "state": status.state.value,
+            "probe_due": status.needs_probe(now),
+            "until": status.until,
+            "seconds_left": max(0.0, status.until - now) if status.until else None,
+            "reason": status.reason,
+            "failures": status.failures,
+            "in_flight": self.store.in_flight(account.id),
+            "max_concurrency": account.config.max_concurrency,
+            "weight": account.config.weight,
+            "models": list(account.provider.listed_models()),
+            "credential": mask(account.config.secret),
+            "base_url": account.config.base_url,
+            "changed_at": status.changed_at or None,
+        }
+
+
+def client_limited(client: ClientQuota | None, admission: Admission) -> ApiError:
+    wait = admission.client_wait or 1.0
+    name = client.name if client else "?"
+    error = ApiError(
+        429,
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        f"Rate limit reached for client '{name}'. Retry after {format_go_duration(wait)}.",
+    )
+    error.headers.update(rate_headers(admission.client))
+    error.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+    return error
+
+
+def rate_headers(window: ClientWindow | None) -> dict[str, str]:
+    if window is None:
+        return {}
+    return {
+        "x-ratelimit-limit-requests": str(window.limit),
+        "x-ratelimit-remaining-requests": str(max(0, window.remaining)),
+        "x-ratelimit-reset-requests": format_go_duration(window.reset),
+    }

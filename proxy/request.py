@@ -1,0 +1,234 @@
+"""The OpenAI chat body: parsed, validated, and the few views providers need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from proxy.errors import ApiError, invalid_json, invalid_request
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_TOOL_KEYS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What an account's provider must support to take this request."""
+
+    tools: bool = False  # tool_choice required / named: only tool-capable accounts
+    vision: bool = False  # image parts in the messages
+
+
+@dataclass
+class ChatRequest:
+    body: dict[str, Any]  # as the client sent it (unknown fields are forwarded)
+    model: str  # after alias resolution
+    requested_model: str  # as the client named it
+    stream: bool
+    include_usage: bool
+    has_tools: bool
+    needs: Needs
+    raw: bytes = b""  # the original bytes, reused when nothing changes
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body["messages"]  # type: ignore[no-any-return]
+
+    def upstream_body(self, *, force_usage: bool) -> bytes:
+        """The body for an OpenAI-compatible upstream: model resolved, usage requested."""
+        key = f"upstream:{force_usage}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        body = self.body
+        change = self.model != self.requested_model
+        if force_usage and self.stream and not self.include_usage:
+            body = {
+                **body,
+                "stream_options": {**(body.get("stream_options") or {}), "include_usage": True},
+            }
+            change = True
+        data = orjson.dumps({**body, "model": self.model}) if change else self.raw or orjson.dumps(body)
+        self._cache[key] = data
+        return data
+
+    def without_tools(self) -> ChatRequest:
+        """This request for a provider that cannot call tools (DESIGN §7 drop policy)."""
+        cached = self._cache.get("without_tools")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        body = {k: v for k, v in self.body.items() if k not in _TOOL_KEYS}
+        body["messages"] = [_tool_free(m) for m in self.messages]
+        stripped = ChatRequest(
+            body=body,
+            model=self.model,
+            requested_model=self.requested_model,
+            stream=self.stream,
+            include_usage=self.include_usage,
+            has_tools=False,
+            needs=self.needs,
+        )
+        self._cache["without_tools"] = stripped
+        return stripped
+
+
+def _tool_free(message: dict[str, Any]) -> dict[str, Any]:
+    """Tool results and tool calls rendered as plain text turns."""
+    role = message.get("role")
+    if role in ("tool", "function"):
+        name = message.get("name") or message.get("tool_call_id") or "tool"
+        return {"role": "user", "content": f"[tool result from {name}]\n{text_of(message)}"}
+    calls = message.get("tool_calls")
+    if role == "assistant" and calls:
+        rendered = [
+            f"[called tool {c.get('function', {}).get('name', '?')}"
+            f"({c.get('function', {}).get('arguments', '')})]"
+            for c in calls
+            if isinstance(c, dict)
+        ]
+        text = "\n".join(filter(None, [text_of(message), *rendered]))
+        return {"role": "assistant", "content": text}
+    return message
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """The text of a message: a string, or its text parts joined by newlines."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        )
+    return ""
+
+
+def image_urls(message: dict[str, Any]) -> list[str]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    urls = []
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            ref = part.get("image_url")
+            url = ref.get("url") if isinstance(ref, dict) else ref
+            if isinstance(url, str) and url:
+                urls.append(url)
+    return urls
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid_json(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise invalid_json("The request body must be a JSON object.")
+    return body
+
+
+def parse_chat(raw: bytes, aliases: dict[str, str]) -> ChatRequest:
+    """Validate the fields the gateway relies on; anything else passes through untouched."""
+    body = parse_json_body(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise invalid_request("'model' is required and must be a non-empty string.", "model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise invalid_request("'messages' must be a non-empty array of messages.", "messages")
+    vision = False
+    for index, message in enumerate(messages):
+        vision = _check_message(message, index) or vision
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise invalid_request("'stream' must be a boolean.", "stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid_request("'stream_options' must be an object.", "stream_options")
+    _check_optional(body)
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise invalid_request("'tools' must be an array.", "tools")
+    choice = body.get("tool_choice")
+    forced = isinstance(choice, dict) or choice == "required"
+    if choice is not None and not forced and choice not in ("auto", "none"):
+        raise invalid_request(
+            "'tool_choice' must be 'none', 'auto', 'required' or a named function.", "tool_choice"
+        )
+    return ChatRequest(
+        body=body,
+        model=aliases.get(model, model),
+        requested_model=model,
+        stream=stream,
+        include_usage=bool(stream and options and options.get("include_usage")),
+        has_tools=bool(tools) or bool(body.get("functions")),
+        needs=Needs(tools=bool(tools) and forced, vision=vision),
+        raw=raw,
+    )
+
+
+def _check_message(message: Any, index: int) -> bool:
+    """Raise on a malformed message; return whether it carries an image."""
+    where = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise invalid_request(f"'{where}' must be an object.", where)
+    role = message.get("role")
+    if role not in ROLES:
+        raise invalid_request(f"'{where}.role' must be one of {', '.join(ROLES)}.", f"{where}.role")
+    content = message.get("content")
+    if content is None:
+        if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
+            return False
+        if role in ("assistant", "tool"):
+            return False
+        raise invalid_request(f"'{where}.content' is required.", f"{where}.content")
+    if isinstance(content, str):
+        return False
+    if not isinstance(content, list):
+        raise invalid_request(
+            f"'{where}.content' must be a string or an array of content parts.", f"{where}.content"
+        )
+    has_image = False
+    for part_index, part in enumerate(content):
+        part_where = f"{where}.content[{part_index}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise invalid_request(f"'{part_where}' must be an object with a 'type'.", part_where)
+        if part["type"] == "image_url":
+            if not image_urls({"content": [part]}):
+                raise invalid_request(f"'{part_where}.image_url.url' is required.", f"{part_where}.image_url")
+            has_image = True
+    return has_image
+
+
+_NUMBERS = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
+_COUNTS = ("max_tokens", "max_completion_tokens", "n")
+
+
+def _check_optional(body: dict[str, Any]) -> None:
+    for name, (low, high) in _NUMBERS.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise invalid_request(f"'{name}' must be a number between {low:g} and {high:g}.", name)
+    for name in _COUNTS:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise invalid_request(f"'{name}' must be a positive integer.", name)
+
+
+__all__ = ["ApiError", "ChatRequest", "Needs", "image_urls", "parse_chat", "text_of"]

@@ -1,0 +1,169 @@
+"""The `StateStore` interface: all state that replicas must agree on goes through it.
+
+Two backends implement it: `memory` (one process, snapshot file) and `redis`
+(several replicas). The manager decides *what* happens to an account; a store
+only keeps the result and answers admission atomically.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from proxy.config import RateLimit
+from proxy.pool.status import AccountStatus
+
+Strategy = Literal["round_robin", "least_busy", "random"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An account as admission sees it: its id and limits."""
+
+    id: str
+    limit: RateLimit | None
+    max_concurrency: int | None
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class ClientQuota:
+    """The client side of an admission. `take` is false on failover attempts."""
+
+    name: str
+    limit: RateLimit | None
+    take: bool = True
+
+
+@dataclass(frozen=True)
+class ClientWindow:
+    """What the `x-ratelimit-*-requests` headers report."""
+
+    limit: int
+    remaining: int
+    reset: float  # seconds until the bucket is full again
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to send one request to one account; released exactly once."""
+
+    account_id: str
+    token: str
+    probe: bool = False
+
+
+class Blocker(StrEnum):
+    EXHAUSTED = "exhausted"
+    COOLING = "cooling"
+    INVALID = "invalid"
+    DISABLED = "disabled"
+    LIMITED = "rate_limited"
+    BUSY = "busy"
+    PROBING = "probing"
+
+
+RECOVERING = (Blocker.COOLING, Blocker.LIMITED, Blocker.BUSY, Blocker.PROBING)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why one candidate was passed over, and when it may be usable (epoch seconds)."""
+
+    account_id: str
+    blocker: Blocker
+    ready_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    lease: Lease | None
+    client: ClientWindow | None = None
+    client_wait: float | None = None  # set when the client's own bucket said no
+    refusals: tuple[Refusal, ...] = ()
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One finished request, for the per-day usage ledger."""
+
+    day: str  # UTC, YYYY-MM-DD
+    minute: int  # epoch minute, for the last-hour chart
+    client: str
+    account: str
+    model: str
+    ok: bool
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+
+USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated")
+UsageTable = dict[str, dict[str, dict[str, dict[str, int]]]]  # day -> dimension -> name -> field
+
+
+class StateStore(ABC):
+    """Shared pool state. Reads of status are local and cheap; writes are atomic."""
+
+    degraded: bool = False  # true while a remote backend is unreachable
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect, load persisted state."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and disconnect."""
+
+    @abstractmethod
+    def status(self, account_id: str) -> AccountStatus:
+        """The latest known status (never blocks)."""
+
+    @abstractmethod
+    def in_flight(self, account_id: str) -> int:
+        """Requests currently holding a lease on the account."""
+
+    @abstractmethod
+    async def update(
+        self, account_id: str, change: Callable[[AccountStatus], AccountStatus]
+    ) -> tuple[AccountStatus, AccountStatus]:
+        """Atomically replace the status by `change(old)`; returns (old, new)."""
+
+    @abstractmethod
+    async def admit(
+        self,
+        client: ClientQuota | None,
+        candidates: Sequence[Candidate],
+        strategy: Strategy,
+        cursor_key: str,
+        exclude: frozenset[str],
+        now: float,
+    ) -> Admission:
+        """Take the client's token and one usable candidate's token and lease, or none."""
+
+    @abstractmethod
+    async def release(self, lease: Lease) -> None:
+        """Give back a lease (and the probe slot it may hold)."""
+
+    async def refresh(self, leases: Sequence[Lease]) -> None:  # noqa: B027 - optional hook
+        """Keep long-running leases alive (backends whose leases expire)."""
+
+    @abstractmethod
+    def record_usage(self, record: UsageRecord) -> None:
+        """Count one finished request (may be flushed later)."""
+
+    @abstractmethod
+    async def usage(self, first_day: str, last_day: str) -> UsageTable:
+        """Counters for the days in [first_day, last_day]."""
+
+    @abstractmethod
+    async def minutes(self, since_minute: int) -> dict[int, tuple[int, int]]:
+        """Requests and failures per epoch minute since `since_minute` (dashboard chart)."""
+
+    @abstractmethod
+    async def wait_change(self, timeout: float) -> None:
+        """Return when a lease is released or a status changes, or after `timeout`."""
+
+    def keep_only(self, account_ids: set[str]) -> None:  # noqa: B027 - optional hook
+        """Forget per-account state of accounts that were removed by a reload."""

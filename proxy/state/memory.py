@@ -1,0 +1,289 @@
+"""The embedded backend: state in this process, snapshotted to a JSON file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from proxy.clock import Clock
+from proxy.config import RateLimit
+from proxy.pool.bucket import TokenBucket
+from proxy.pool.status import AccountStatus, State
+from proxy.pool.strategy import order
+from proxy.state.base import (
+    USAGE_FIELDS,
+    Admission,
+    Blocker,
+    Candidate,
+    ClientQuota,
+    ClientWindow,
+    Lease,
+    Refusal,
+    StateStore,
+    Strategy,
+    UsageRecord,
+    UsageTable,
+)
+
+log = logging.getLogger("pool_proxy.state")
+
+SNAPSHOT_VERSION = 1
+SNAPSHOT_DELAY = 0.5  # seconds: bursts of changes become one write
+MINUTES_KEPT = 120
+
+
+class Buckets:
+    """Token buckets by key, created full on first use and rebuilt when a limit changes."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def get(self, key: str, limit: RateLimit, now: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.rate != limit.rate or bucket.burst != limit.burst:
+            bucket = self._buckets[key] = TokenBucket.full(limit, now)
+        return bucket
+
+    def window(self, key: str, limit: RateLimit, now: float) -> ClientWindow:
+        bucket = self.get(key, limit, now)
+        return ClientWindow(limit.burst, int(bucket.tokens), bucket.until_full(now))
+
+
+def client_window(buckets: Buckets, client: ClientQuota | None, now: float) -> ClientWindow | None:
+    if client is None or client.limit is None:
+        return None
+    return buckets.window(client.name, client.limit, now)
+
+
+class MemoryStore(StateStore):
+    def __init__(self, path: str | None, clock: Clock) -> None:
+        self.path = Path(path) if path else None
+        self.clock = clock
+        self._status: dict[str, AccountStatus] = {}
+        self._in_flight: dict[str, int] = {}
+        self._probes: dict[str, str] = {}
+        self._cursors: dict[str, int] = {}
+        self._clients = Buckets()
+        self._accounts = Buckets()
+        self._usage: UsageTable = {}
+        self._minutes: dict[int, list[int]] = {}
+        self._changed = asyncio.Event()
+        self._save_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle and persistence ---------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.path is None:
+            return
+        try:
+            raw = orjson.loads(self.path.read_bytes())
+            self._load(raw)
+            log.info("state loaded", extra={"path": str(self.path), "accounts": len(self._status)})
+        except FileNotFoundError:
+            log.info("no state snapshot yet; starting clean", extra={"path": str(self.path)})
+        except Exception as exc:  # a bad snapshot must never keep the gateway down
+            log.error(
+                "state snapshot unreadable; starting clean",
+                extra={"path": str(self.path), "error": f"{type(exc).__name__}: {exc}"},
+            )
+            self._status.clear()
+            self._usage.clear()
+
+    def _load(self, raw: Any) -> None:
+        if not isinstance(raw, dict) or raw.get("version") != SNAPSHOT_VERSION:
+            raise ValueError("not a pool-proxy snapshot of a known version")
+        self._status = {k: AccountStatus.from_dict(v) for k, v in raw["accounts"].items()}
+        usage = raw.get("usage", {})
+        if not isinstance(usage, dict):
+            raise ValueError("usage is not a mapping")
+        self._usage = usage
+
+    async def close(self) -> None:
+        if self._save_task is not None:
+            self._save_task.cancel()
+            self._save_task = None
+        self.save_now()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "version": SNAPSHOT_VERSION,
+            "saved_at": self.clock.now(),
+            "accounts": {k: v.to_dict() for k, v in self._status.items()},
+            "usage": self._usage,
+        }
+
+    def save_now(self) -> None:
+        """Write the snapshot atomically: a temp file, fsync, then rename over the old one."""
+        if self.path is None:
+            return
+        data = orjson.dumps(self.snapshot())
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("could not write state snapshot", extra={"error": str(exc)})
+
+    def _dirty(self) -> None:
+        if self.path is None or self._save_task is not None:
+            return
+        try:
+            self._save_task = asyncio.get_running_loop().create_task(self._save_later())
+        except RuntimeError:
+            self.save_now()
+
+    async def _save_later(self) -> None:
+        await asyncio.sleep(SNAPSHOT_DELAY)
+        self._save_task = None
+        await asyncio.to_thread(self.save_now)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- account status -------------------------------------------------------------------
+
+    def status(self, account_id: str) -> AccountStatus:
+        return self._status.get(account_id) or AccountStatus()
+
+    def in_flight(self, account_id: str) -> int:
+        return self._in_flight.get(account_id, 0)
+
+    async def update(
+        self, account_id: str, change: Callable[[AccountStatus], AccountStatus]
+    ) -> tuple[AccountStatus, AccountStatus]:
+        old = self.status(account_id)
+        new = change(old)
+        if new != old:
+            self._status[account_id] = new
+            self._dirty()
+            self._notify()
+        return old, new
+
+    def keep_only(self, account_ids: set[str]) -> None:
+        for table in (self._status, self._in_flight, self._probes):
+            for key in [k for k in table if k not in account_ids]:
+                del table[key]
+
+    # -- admission --------------------------------------------------------------------------
+
+    async def admit(
+        self,
+        client: ClientQuota | None,
+        candidates: Sequence[Candidate],
+        strategy: Strategy,
+        cursor_key: str,
+        exclude: frozenset[str],
+        now: float,
+    ) -> Admission:
+        client_bucket = None
+        if client is not None and client.limit is not None and client.take:
+            client_bucket = self._clients.get(client.name, client.limit, now)
+            if not client_bucket.ready(now):
+                window = client_window(self._clients, client, now)
+                return Admission(None, window, client_wait=client_bucket.wait(now))
+        cursor = self._cursors.get(cursor_key, 0)
+        refusals: list[Refusal] = []
+        for candidate in order(candidates, strategy, cursor, self.in_flight):
+            if candidate.id in exclude:
+                continue
+            refusal = self._refusal(candidate, now)
+            if refusal is not None:
+                refusals.append(refusal)
+                continue
+            lease = self._take(candidate, now)
+            if client_bucket is not None:
+                client_bucket.take(now)
+            self._cursors[cursor_key] = cursor + 1
+            return Admission(lease, client_window(self._clients, client, now))
+        return Admission(None, client_window(self._clients, client, now), refusals=tuple(refusals))
+
+    def _refusal(self, candidate: Candidate, now: float) -> Refusal | None:
+        status = self.status(candidate.id)
+        if status.state is State.DISABLED:
+            return Refusal(candidate.id, Blocker.DISABLED)
+        if status.state is State.INVALID:
+            return Refusal(candidate.id, Blocker.INVALID)
+        if not status.usable(now):
+            blocker = Blocker.EXHAUSTED if status.state is State.EXHAUSTED else Blocker.COOLING
+            return Refusal(candidate.id, blocker, status.until)
+        if status.needs_probe(now) and candidate.id in self._probes:
+            return Refusal(candidate.id, Blocker.PROBING)
+        if candidate.max_concurrency and self.in_flight(candidate.id) >= candidate.max_concurrency:
+            return Refusal(candidate.id, Blocker.BUSY)
+        if candidate.limit is not None:
+            bucket = self._accounts.get(candidate.id, candidate.limit, now)
+            if not bucket.ready(now):
+                return Refusal(candidate.id, Blocker.LIMITED, now + bucket.wait(now))
+        return None
+
+    def _take(self, candidate: Candidate, now: float) -> Lease:
+        token = secrets.token_hex(8)
+        probe = self.status(candidate.id).needs_probe(now)
+        if probe:
+            self._probes[candidate.id] = token
+        if candidate.limit is not None:
+            self._accounts.get(candidate.id, candidate.limit, now).take(now)
+        self._in_flight[candidate.id] = self.in_flight(candidate.id) + 1
+        return Lease(candidate.id, token, probe)
+
+    async def release(self, lease: Lease) -> None:
+        count = self._in_flight.get(lease.account_id, 0)
+        if count > 0:
+            self._in_flight[lease.account_id] = count - 1
+        if lease.probe and self._probes.get(lease.account_id) == lease.token:
+            del self._probes[lease.account_id]
+        self._notify()
+
+    async def wait_change(self, timeout: float) -> None:
+        if timeout <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    # -- usage ------------------------------------------------------------------------------
+
+    def record_usage(self, record: UsageRecord) -> None:
+        day = self._usage.setdefault(record.day, {})
+        counts = (
+            1,
+            0 if record.ok else 1,
+            record.prompt_tokens,
+            record.completion_tokens,
+            1 if record.estimated else 0,
+        )
+        for dimension, name in (
+            ("client", record.client),
+            ("account", record.account),
+            ("model", record.model),
+        ):
+            if not name:
+                continue
+            row = day.setdefault(dimension, {}).setdefault(name, dict.fromkeys(USAGE_FIELDS, 0))
+            for field, count in zip(USAGE_FIELDS, counts, strict=True):
+                row[field] += count
+        minute = self._minutes.setdefault(record.minute, [0, 0])
+        minute[0] += 1
+        minute[1] += 0 if record.ok else 1
+        if len(self._minutes) > MINUTES_KEPT:
+            for old in sorted(self._minutes)[:-MINUTES_KEPT]:
+                del self._minutes[old]
+        self._dirty()
+
+    async def usage(self, first_day: str, last_day: str) -> UsageTable:
+        return {d: v for d, v in self._usage.items() if first_day <= d <= last_day}
+
+    async def minutes(self, since_minute: int) -> dict[int, tuple[int, int]]:
+        return {m: (v[0], v[1]) for m, v in self._minutes.items() if m >= since_minute}
