@@ -10,9 +10,7 @@ MODEL = "gpt-4o-mini"
 CLIENT_KEY = "sk-bench"
 CHAT_ID = "chatcmpl-bench0000000000000000000001"
 CREATED = 1_760_000_000
-_SENTENCE = (
-    "The quick brown fox jumps over the lazy dog while the pool proxy relays every chunk as is"
-)
+_SENTENCE = "The quick brown fox jumps over the lazy dog while the pool proxy relays every chunk as is"
 WORDS = _SENTENCE.split()
 CONTENT = " ".join(WORDS)
 USAGE = {"prompt_tokens": 12, "completion_tokens": len(WORDS), "total_tokens": 12 + len(WORDS)}

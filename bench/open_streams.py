@@ -69,9 +69,7 @@ async def run(url: str, n: int, proxy_pid: int, stats_url: str, timeout: float) 
     session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(None))
     async with aiohttp.ClientSession() as stats_session:
         started = time.monotonic()
-        tasks = [
-            asyncio.create_task(hold_one(session, url, gate, served, errors)) for _ in range(n)
-        ]
+        tasks = [asyncio.create_task(hold_one(session, url, gate, served, errors)) for _ in range(n)]
         ok = failed = 0
         while ok + failed < n and time.monotonic() - started < timeout:
             try:

@@ -132,12 +132,8 @@ def _load_checks(rows: list[str], results: Results, name: str) -> None:
             continue
         ratio = s.rps / lite.rps if lite else None
         ok = s.rps >= floor and (ratio is None or ratio >= 40)
-        measured = f"{s.rps:,.0f} req/s" + (
-            f", {ratio:.1f}x LiteLLM" if ratio else ", LiteLLM not run"
-        )
-        _check(
-            rows, f"{name}: req/s, {mode}, 64 conns", measured, f"≥ {floor:,} and ≥ 40x LiteLLM", ok
-        )
+        measured = f"{s.rps:,.0f} req/s" + (f", {ratio:.1f}x LiteLLM" if ratio else ", LiteLLM not run")
+        _check(rows, f"{name}: req/s, {mode}, 64 conns", measured, f"≥ {floor:,} and ≥ 40x LiteLLM", ok)
         _check(
             rows,
             f"{name}: p99, {mode}, 64 conns",
@@ -160,9 +156,7 @@ def _redis_checks(rows: list[str], results: Results, scenarios: list[Scenario]) 
         return
     drop = max(1 - r.rps / m.rps for m, r in pairs)
     added = max(r.p50 - m.p50 for m, r in pairs)
-    _check(
-        rows, "redis vs memory: fewer req/s (worst scenario)", f"{drop:.1%}", "≤ 15%", drop <= 0.15
-    )
+    _check(rows, "redis vs memory: fewer req/s (worst scenario)", f"{drop:.1%}", "≤ 15%", drop <= 0.15)
     _check(
         rows,
         "redis vs memory: added p50 (worst scenario)",
@@ -211,9 +205,7 @@ def _stream_checks(rows: list[str], streams: list[dict[str, Any]]) -> None:
             idle is not None and idle * MIB_IN_MB <= 60,
         )
         after = r.get("upstream_open_after_2s")
-        _check(
-            rows, f"{name}: upstream streams open 2 s after hang-up", str(after), "0", after == 0
-        )
+        _check(rows, f"{name}: upstream streams open 2 s after hang-up", str(after), "0", after == 0)
         start = r.get("startup_s")
         _check(
             rows,
@@ -225,10 +217,15 @@ def _stream_checks(rows: list[str], streams: list[dict[str, Any]]) -> None:
 
 
 def targets_table(
-    results: Results, scenarios: list[Scenario], streams: list[dict[str, Any]]
+    results: Results,
+    scenarios: list[Scenario],
+    streams: list[dict[str, Any]],
+    failed: dict[str, str],
 ) -> str:
     rows: list[str] = []
     for name in (MEMORY, REDIS):
+        if name in failed:
+            _check(rows, f"{name}: runs at all", f"failed: {failed[name]}", "runs", False)
         _load_checks(rows, results, name)
     _redis_checks(rows, results, scenarios)
     _stream_checks(rows, streams)

@@ -92,9 +92,7 @@ def make_targets(settings: Settings, workdir: Path, failed: dict[str, str]) -> l
     return chosen
 
 
-def start_and_validate(
-    chosen: list[Target], upstream: FakeUpstream, failed: dict[str, str]
-) -> list[Target]:
+def start_and_validate(chosen: list[Target], upstream: FakeUpstream, failed: dict[str, str]) -> list[Target]:
     """Targets that started and answered both kinds of request correctly."""
     live = []
     for target in chosen:
@@ -111,9 +109,7 @@ def start_and_validate(
     return live
 
 
-def run_load(
-    settings: Settings, live: list[Target], workdir: Path, failed: dict[str, str]
-) -> Results:
+def run_load(settings: Settings, live: list[Target], workdir: Path, failed: dict[str, str]) -> Results:
     """wrk runs, rotating through targets inside each repetition so drift hits all alike."""
     scenarios = [Scenario(s, c) for s in (False, True) for c in settings.connections]
     results: Results = {t.name: {sc: Summary() for sc in scenarios} for t in live}

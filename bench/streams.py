@@ -60,9 +60,7 @@ def measure(target: Target, upstream: SlowUpstream, n: int) -> dict[str, Any]:
             sys.executable, str(HERE / "open_streams.py"), "--url", target.chat_url,
             "--n", str(n), "--proxy-pid", str(target.pid), "--stats-url", upstream.stats_url,
         ]  # fmt: skip
-        run = subprocess.run(
-            procs.pinned(procs.LOAD_CPU, argv), capture_output=True, text=True, timeout=600
-        )
+        run = subprocess.run(procs.pinned(procs.LOAD_CPU, argv), capture_output=True, text=True, timeout=600)
         if run.returncode != 0:
             raise RuntimeError(f"stream client failed: {run.stderr.strip()[-400:]}")
         result.update(json.loads(run.stdout.strip().splitlines()[-1]))

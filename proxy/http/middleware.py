@@ -29,9 +29,11 @@ EXPOSED = ", ".join(
 )
 
 
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
 def request_id(request: web.Request) -> str:
-    rid: str = request["rid"]
-    return rid
+    return request[REQUEST_ID]
 
 
 def _http_error(exc: web.HTTPException) -> ApiError:
@@ -62,7 +64,7 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = request.headers.get("X-Request-ID") or secrets.token_hex(8)
-        request["rid"] = rid[:128]
+        request[REQUEST_ID] = rid[:128]
         origin = cors_origin(request)
         if origin and request.method == "OPTIONS":
             return web.Response(
@@ -74,7 +76,7 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
                         "Access-Control-Request-Headers", "Authorization, Content-Type"
                     ),
                     "Access-Control-Max-Age": "600",
-                    "X-Request-ID": request["rid"],
+                    "X-Request-ID": request[REQUEST_ID],
                 },
             )
         try:
@@ -88,14 +90,14 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
         except (ConnectionResetError, BrokenPipeError):
             raise  # the client left; nothing to answer
         except Exception:
-            log.exception("unhandled error", extra={"request_id": request["rid"], "path": request.path})
+            log.exception("unhandled error", extra={"request_id": request[REQUEST_ID], "path": request.path})
             response = web.Response(
                 status=500,
                 content_type="application/json",
-                text=_internal_error(request["rid"]),
+                text=_internal_error(request[REQUEST_ID]),
             )
         if not response.prepared:
-            response.headers["X-Request-ID"] = request["rid"]
+            response.headers["X-Request-ID"] = request[REQUEST_ID]
             if origin:
                 response.headers["Access-Control-Allow-Origin"] = origin
                 response.headers["Access-Control-Expose-Headers"] = EXPOSED

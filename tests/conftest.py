@@ -1,0 +1,147 @@
+"""Shared fixtures: fake upstreams and the real gateway, each on a real loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from openai import AsyncOpenAI
+
+from proxy.app import create_app
+from proxy.clock import FakeClock
+from proxy.config import parse_config
+from proxy.gateway import Gateway
+from proxy.http.keys import GATEWAY
+from tests.fakes.openai_upstream import FakeOpenAI
+
+ALICE = "sk-test-alice-0123456789"
+BOB = "sk-test-bob-0123456789"
+ADMIN = "admin-secret-0123456789"
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Run an aiohttp app on a free loopback port; returns the runner and base URL."""
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Poll `check` until it holds, failing the test after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    runner, fake.url = await serve(fake.app)
+    yield fake
+    await runner.cleanup()
+
+
+def base_config(upstream: FakeOpenAI | None = None, accounts: int = 3, **sections: Any) -> dict[str, Any]:
+    """A config dict: clients alice and bob, `accounts` openai accounts on the fake upstream."""
+    config: dict[str, Any] = {
+        "admin_key": ADMIN,
+        "clients": [{"name": "alice", "key": ALICE}, {"name": "bob", "key": BOB}],
+        "accounts": [
+            {
+                "id": f"acct-{i}",
+                "provider": "openai",
+                "base_url": upstream.base_url if upstream else "http://127.0.0.1:9/v1",
+                "api_key": f"sk-upstream-{i}-secretvalue",
+                "models": ["gpt-4o-mini", "gpt-4o"],
+            }
+            for i in range(1, accounts + 1)
+        ],
+        "pool": {"queue_timeout": "200ms"},
+        "logging": {"level": "warning"},
+    }
+    for name, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(name), dict):
+            config[name] = {**config[name], **value}
+        else:
+            config[name] = value
+    return config
+
+
+@dataclass
+class Running:
+    url: str
+    app: web.Application
+    clock: FakeClock
+    runner: web.AppRunner
+    http: aiohttp.ClientSession
+    clients: list[AsyncOpenAI] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    def client(self, key: str = ALICE, **kwargs: Any) -> AsyncOpenAI:
+        client = AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **kwargs)
+        self.clients.append(client)
+        return client
+
+    async def admin(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        async with self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def account(self, account_id: str) -> dict[str, Any]:
+        _, body = await self.admin("GET", "/admin/accounts")
+        return next(a for a in body["data"] if a["id"] == account_id)
+
+    async def post(self, path: str, body: Any, key: str = ALICE, **kwargs: Any) -> aiohttp.ClientResponse:
+        headers = {"Authorization": f"Bearer {key}", **kwargs.pop("headers", {})}
+        return await self.http.post(f"{self.url}{path}", json=body, headers=headers, **kwargs)
+
+
+GatewayFactory = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+    """Start the real gateway in this process on a real port, with a movable clock."""
+    running: list[Running] = []
+
+    async def start(raw: dict[str, Any], clock: FakeClock | None = None) -> Running:
+        raw = copy.deepcopy(raw)
+        raw.setdefault("state", {}).setdefault("path", str(tmp_path / "state.json"))
+        clock = clock or FakeClock()
+        app = create_app(parse_config(raw), clock)
+        runner, url = await serve(app)
+        gw = Running(url, app, clock, runner, aiohttp.ClientSession())
+        running.append(gw)
+        return gw
+
+    yield start
+    for gw in running:
+        for client in gw.clients:
+            await client.close()
+        await gw.http.close()
+        await gw.runner.cleanup()
+
+
+def chat(model: str = "gpt-4o-mini", text: str = "hi", **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **extra}

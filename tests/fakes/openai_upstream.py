@@ -1,0 +1,167 @@
+"""A fake OpenAI-compatible upstream that speaks the real wire format and fails on cue.
+
+Each API key (one per pool account) has its own script: a queue of `Step`s played
+one per request, then the default answer. What it received is kept in `seen`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+@dataclass
+class Step:
+    """One scripted answer. `kind`: ok, status, hang, reset, cut, empty, malformed, slow."""
+
+    kind: str = "ok"
+    status: int = 200
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # per chunk for `slow`, before answering otherwise
+    text: str = "Hello from the fake upstream!"
+
+
+def error_step(status: int, code: str | None, message: str = "", **headers: str) -> Step:
+    body = {
+        "error": {"message": message or code or "error", "type": code or "error", "param": None, "code": code}
+    }
+    return Step("status", status, body, dict(headers))
+
+
+@dataclass
+class Seen:
+    key: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.scripts: dict[str, deque[Step]] = defaultdict(deque)
+        self.default = Step()
+        self.seen: list[Seen] = []
+        self.open_streams = 0
+        self.closed_by_client = 0
+        self.models = ["gpt-4o-mini", "gpt-4o"]
+        self.app = web.Application()
+        self.app.router.add_post("/v1/chat/completions", self.chat)
+        self.app.router.add_get("/v1/models", self.list_models)
+        self.url = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def script(self, key: str, *steps: Step) -> None:
+        self.scripts[key].extend(steps)
+
+    def keys_seen(self) -> list[str]:
+        return [s.key for s in self.seen]
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        data = [{"id": m, "object": "model", "created": 1, "owned_by": "fake"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = await request.json()
+        self.seen.append(Seen(key, body, dict(request.headers)))
+        queue = self.scripts.get(key)
+        step = queue.popleft() if queue else self.default
+        if step.delay and step.kind != "slow":
+            await asyncio.sleep(step.delay)
+        if step.kind == "hang":
+            await asyncio.sleep(3600)
+        if step.kind == "status":
+            return web.json_response(step.body or {}, status=step.status, headers=step.headers)
+        if step.kind == "malformed":
+            return web.Response(text="<html>oops</html>", content_type="text/html")
+        if step.kind == "empty" and not body.get("stream"):
+            return web.Response(body=b"", content_type="application/json")
+        if body.get("stream"):
+            return await self._stream(request, body, step)
+        return web.json_response(self._completion(body, step.text))
+
+    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            "system_fingerprint": "fp_fake",
+        }
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        self.open_streams += 1
+        try:
+            if step.kind == "empty":
+                await response.write_eof()
+                return response
+            words = step.text.split(" ")
+            base = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": body["model"],
+            }
+            usage = (body.get("stream_options") or {}).get("include_usage")
+
+            def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+                payload = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                if usage:
+                    payload["usage"] = None
+                return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+            await response.write(chunk({"role": "assistant", "content": ""}))
+            for index, word in enumerate(words):
+                if step.kind == "slow":
+                    await asyncio.sleep(step.delay)
+                if step.kind in ("reset", "cut") and index == len(words) // 2:
+                    if step.kind == "reset":
+                        assert request.transport is not None
+                        request.transport.abort()
+                        return response
+                    await asyncio.sleep(3600)  # stalls mid-stream
+                await response.write(chunk({"content": word if index == 0 else " " + word}))
+            if body.get("tools"):
+                call = {
+                    "index": 0,
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": "{}"},
+                }
+                await response.write(chunk({"tool_calls": [call]}))
+            await response.write(chunk({}, "stop"))
+            if usage:
+                final = {
+                    **base,
+                    "choices": [],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                }
+                await response.write(b"data: " + orjson.dumps(final) + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            return response
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.closed_by_client += 1
+            raise
+        finally:
+            self.open_streams -= 1
