@@ -21,6 +21,7 @@ import canned
 import procs
 
 CONNECTING_AT_ONCE = 500  # more at once only overflows the gateway's listen backlog
+LINGER_LIMIT_S = 30  # how long to watch upstream streams drain after the hang-up
 
 
 async def hold_one(
@@ -61,6 +62,23 @@ async def upstream_open(session: aiohttp.ClientSession, stats_url: str) -> int:
         return int((await resp.json())["open"])
 
 
+async def watch_drain(session: aiohttp.ClientSession, stats_url: str) -> tuple[int, float | None]:
+    """Upstream streams still open 2 s after the hang-up, and when the last one closed."""
+    hung_up = time.monotonic()
+    at_2s: int | None = None
+    closed_s: float | None = None
+    while True:
+        await asyncio.sleep(0.1)
+        count = await upstream_open(session, stats_url)
+        elapsed = time.monotonic() - hung_up
+        if count == 0 and closed_s is None:
+            closed_s = round(elapsed, 2)
+        if at_2s is None and elapsed >= 2:
+            at_2s = count
+        if at_2s is not None and (closed_s is not None or elapsed > LINGER_LIMIT_S):
+            return at_2s, closed_s
+
+
 async def run(url: str, n: int, proxy_pid: int, stats_url: str, timeout: float) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     served: asyncio.Queue[bool] = asyncio.Queue()
@@ -85,8 +103,7 @@ async def run(url: str, n: int, proxy_pid: int, stats_url: str, timeout: float) 
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await session.close()
-        await asyncio.sleep(2)
-        open_after = await upstream_open(stats_session, stats_url)
+        open_after, all_closed_s = await watch_drain(stats_session, stats_url)
     return {
         "n": n,
         "served": ok,
@@ -95,6 +112,7 @@ async def run(url: str, n: int, proxy_pid: int, stats_url: str, timeout: float) 
         "rss_open_mib": round(rss_open, 1),
         "upstream_open_during": open_during,
         "upstream_open_after_2s": open_after,
+        "upstream_all_closed_after_s": all_closed_s,
         "errors": dict(errors.most_common(3)),
     }
 

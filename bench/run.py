@@ -146,8 +146,6 @@ def run_streams(settings: Settings, live: list[Target], workdir: Path) -> list[d
     out = []
     try:
         for target in live:
-            if isinstance(target, Direct):
-                continue
             asked = settings.litellm_streams if isinstance(target, LiteLLM) else settings.streams
             n = min(asked, cap)
             log(
