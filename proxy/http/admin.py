@@ -18,6 +18,7 @@ from proxy.state.base import USAGE_FIELDS
 
 ACTIONS = ("enable", "disable", "reset")
 GROUPS = {"client": "client", "account": "account", "model": "model"}
+MAX_USAGE_DAYS = 366  # one request must not walk decades of days on the event loop
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -80,6 +81,8 @@ async def usage(request: web.Request) -> web.Response:
     last = _day(request.query.get("to"), max(first, today), "to")
     if last < first:
         raise invalid_request("'to' must not be before 'from'.", "to")
+    if (last - first).days >= MAX_USAGE_DAYS:
+        raise invalid_request(f"Ask for at most {MAX_USAGE_DAYS} days at a time.", "from")
     group = request.query.get("group_by", "client")
     if group not in GROUPS:
         raise invalid_request("'group_by' must be client, account or model.", "group_by")
