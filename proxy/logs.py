@@ -45,11 +45,21 @@ class Scrubber(logging.Filter):
         for key, value in _fields(record).items():
             if isinstance(value, str):
                 setattr(record, key, self.clean(value))
-            elif isinstance(value, list | dict):
-                cleaned = self.clean(orjson.dumps(value).decode())
-                setattr(record, key, orjson.loads(cleaned))
+            elif isinstance(value, list | tuple | dict):
+                text = orjson.dumps(value, default=str).decode()
+                cleaned = self.clean(text)
+                if cleaned != text:
+                    setattr(record, key, orjson.loads(cleaned))
+            elif not isinstance(value, int | float | bool | None):
+                # Any other object is written as str(value) by the formatters: clean that text.
+                text = str(value)
+                cleaned = self.clean(text)
+                if cleaned != text:
+                    setattr(record, key, cleaned)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = self.clean(record.stack_info)
         return True
 
 

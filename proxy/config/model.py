@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from proxy.config.values import url_secrets
+
 Strategy = Literal["round_robin", "least_busy", "random"]
 ToolPolicy = Literal["drop", "reject"]
 Reasoning = Literal["content", "think_tags"]
@@ -118,6 +120,8 @@ class Config:
     def secrets(self) -> list[str]:
         """Every configured secret, for log scrubbing and tests."""
         found = [c.key for c in self.clients] + [a.secret for a in self.accounts]
+        found += [s for a in self.accounts for s in url_secrets(a.base_url)]
+        found += url_secrets(self.state.redis_url)
         if self.admin_key:
             found.append(self.admin_key)
         return [s for s in found if s]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlsplit
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -75,6 +76,19 @@ def interpolate(text: str, env: Mapping[str, str] | None = None) -> str:
         raise MissingEnv(f"environment variable {name} is not set")
 
     return _ENV_REF.sub(replace, text)
+
+
+_SECRET_PARAM = re.compile(r"key|token|secret|sig|pass|auth|cred", re.IGNORECASE)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """Credentials a URL carries: its password and key-like query values (`?api_key=…`)."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query) if v and _SECRET_PARAM.search(k)]
+    return found
 
 
 def mask(secret: str | None) -> str:

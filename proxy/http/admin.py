@@ -14,6 +14,7 @@ from proxy.config import ConfigError
 from proxy.errors import ApiError, invalid_request
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY, STREAMS
+from proxy.logs import SCRUBBER
 from proxy.state.base import USAGE_FIELDS
 
 ACTIONS = ("enable", "disable", "reset")
@@ -22,7 +23,9 @@ MAX_USAGE_DAYS = 366  # one request must not walk decades of days on the event l
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+    # Secrets never leave in an admin answer, even inside a field such as a base_url.
+    body = SCRUBBER.clean(orjson.dumps(data).decode())
+    return web.Response(status=status, text=body, content_type="application/json")
 
 
 async def accounts(request: web.Request) -> web.Response:
