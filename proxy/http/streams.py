@@ -77,6 +77,9 @@ class OpenStreams:
         for stream in list(self.open):
             with contextlib.suppress(Exception):
                 await stream.response.write(event + DONE)
+                # End the HTTP response too: a cancelled handler never gets to, and a client
+                # would see a truncated chunked body instead of a finished stream.
+                await stream.response.write_eof()
             if stream.task is not None:
                 stream.task.cancel()
         while self.open and loop.time() < deadline + 5:

@@ -1,0 +1,160 @@
+"""SIGTERM: stop accepting, let open streams finish within the grace, flush state, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+import yaml
+
+from tests.conftest import ALICE, base_config, chat
+from tests.fakes.openai_upstream import FakeOpenAI, Step
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Process:
+    proc: asyncio.subprocess.Process
+    url: str
+    state: Path
+
+    async def exit_code(self, timeout: float) -> int:
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+
+@pytest.fixture
+async def serve_process(tmp_path: Path) -> AsyncIterator[object]:
+    """Start `python -m proxy serve` as a real process; kill it if a test leaves it running."""
+    started: list[Process] = []
+
+    async def start(upstream: FakeOpenAI, grace: str) -> Process:
+        port = free_port()
+        raw = base_config(upstream, accounts=1, server={"port": port, "shutdown_grace": grace})
+        raw["state"] = {"path": str(tmp_path / "state.json")}
+        config = tmp_path / "accounts.yaml"
+        config.write_text(yaml.safe_dump(raw))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "proxy",
+            "serve",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        process = Process(proc, f"http://127.0.0.1:{port}", tmp_path / "state.json")
+        started.append(process)
+        await wait_ready(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.returncode is None:
+            process.proc.kill()
+            await process.proc.wait()
+
+
+async def wait_ready(process: Process, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            assert process.proc.returncode is None, "the gateway exited at start"
+            try:
+                async with http.get(f"{process.url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the gateway did not become ready")
+
+
+async def open_stream(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientResponse:
+    resp = await http.post(
+        f"{url}/v1/chat/completions",
+        json=chat(stream=True),
+        headers={"Authorization": f"Bearer {ALICE}"},
+    )
+    assert resp.status == 200
+    assert (await resp.content.readline()).startswith(b"data: ")  # the stream is open
+    return resp
+
+
+async def read_rest(resp: aiohttp.ClientResponse) -> str:
+    """Everything the client gets until the server ends the response."""
+    parts = []
+    try:
+        async for line in resp.content:
+            parts.append(line.decode())
+    except aiohttp.ClientPayloadError as exc:
+        raise AssertionError(f"the stream was not ended cleanly: {exc}") from None
+    return "".join(parts)
+
+
+async def refuses_connections(url: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as resp:
+            await resp.read()
+        return False
+    except aiohttp.ClientConnectionError:
+        return True
+
+
+async def test_sigterm_lets_an_open_stream_finish_and_flushes_state(upstream, serve_process):
+    upstream.default = Step("slow", delay=0.1, text="one two three four five six seven eight")
+    gateway = await serve_process(upstream, "10s")
+    async with aiohttp.ClientSession() as http:
+        resp = await open_stream(http, gateway.url)
+        gateway.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        assert await refuses_connections(gateway.url)
+        rest = await read_rest(resp)
+    assert "eight" in rest and '"finish_reason":"stop"' in rest
+    assert rest.rstrip().endswith("data: [DONE]")
+    assert await gateway.exit_code(10) == 0
+
+    usage = orjson.loads(gateway.state.read_bytes())["usage"]
+    (day,) = usage.values()
+    assert day["client"]["alice"]["requests"] == 1
+    assert day["client"]["alice"]["failures"] == 0
+    assert day["account"]["acct-1"]["requests"] == 1
+
+
+async def test_stream_longer_than_the_grace_ends_with_an_error_event(upstream, serve_process):
+    upstream.default = Step("slow", delay=0.3, text=" ".join(["word"] * 40))  # ~12 s
+    gateway = await serve_process(upstream, "500ms")
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as http:
+        resp = await open_stream(http, gateway.url)
+        started = loop.time()
+        gateway.proc.send_signal(signal.SIGTERM)
+        rest = await read_rest(resp)
+    assert loop.time() - started < 5
+    events = [line for line in rest.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]"
+    error = orjson.loads(events[-2].removeprefix("data: "))["error"]
+    assert error["code"] == "shutting_down" and error["type"] == "service_unavailable_error"
+    assert await gateway.exit_code(10) == 0
+    usage = orjson.loads(gateway.state.read_bytes())["usage"]
+    (day,) = usage.values()
+    assert day["client"]["alice"]["requests"] == 1  # the cut stream is still counted
