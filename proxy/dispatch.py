@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
+from proxy.config import PoolConfig
 from proxy.errors import (
     ApiError,
+    insufficient_quota,
     invalid_request,
     model_not_found,
+    no_available_account,
     upstream_error,
     upstream_timeout,
 )
@@ -23,6 +27,8 @@ from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
 from proxy.providers.base import Reply, StreamSink
 from proxy.request import ChatRequest
 from proxy.state.base import ClientQuota
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,15 +89,14 @@ class Dispatcher:
         return request
 
     async def _attempts(
-        self, request: ChatRequest, client: ClientQuota | None, trace: Trace
+        self, cursor_key: str, accounts: list[Account], client: ClientQuota | None, trace: Trace
     ) -> AsyncIterator[Granted]:
-        accounts = self.plan(request)
         tried: set[str] = set()
         for _ in range(self.manager.pool.max_attempts):
             # Only the first attempt takes the client's token: failover is the gateway's cost.
             quota = client if not tried or client is None else replace(client, take=False)
             try:
-                granted = await self.manager.acquire(request.model, accounts, quota, frozenset(tried))
+                granted = await self.manager.acquire(cursor_key, accounts, quota, frozenset(tried))
             except NoMoreAccounts:
                 return
             except ApiError:
@@ -103,15 +108,28 @@ class Dispatcher:
             yield granted
 
     async def complete(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> Reply:
+        def call(account: Account) -> Awaitable[Reply]:
+            return account.provider.complete(self._variant(request, account, trace))
+
+        return await self.run(request.model, self.plan(request), call, client, trace)
+
+    async def run(
+        self,
+        cursor_key: str,
+        accounts: list[Account],
+        call: Callable[[Account], Awaitable[T]],
+        client: ClientQuota | None,
+        trace: Trace,
+    ) -> T:
+        """`call` on one account after another until one succeeds (any non-streaming call)."""
         last: UpstreamError | None = None
-        async for granted in self._attempts(request, client, trace):
-            variant = self._variant(request, granted.account, trace)
+        async for granted in self._attempts(cursor_key, accounts, client, trace):
             started = time.perf_counter()
             outcome: Outcome | None = None
             try:
-                reply = await granted.account.provider.complete(variant)
+                result = await call(granted.account)
                 outcome = Outcome(OutcomeKind.OK)
-                return reply
+                return result
             except UpstreamError as exc:
                 outcome, last = exc.outcome, exc
                 _raise_if_client_error(exc)
@@ -119,14 +137,14 @@ class Dispatcher:
                 trace.upstream_seconds += time.perf_counter() - started
                 trace.attempts.append((granted.account.id, outcome.kind if outcome else "aborted"))
                 await self.manager.finish(granted, outcome)
-        raise _final_error(last)
+        raise _final_error(last, self.manager.pool, self.manager.clock.now())
 
     async def open_stream(
         self, request: ChatRequest, client: ClientQuota | None, trace: Trace, *, collect_text: bool
     ) -> OpenStream:
         last: UpstreamError | None = None
         timeout = self.manager.pool.first_byte_timeout
-        async for granted in self._attempts(request, client, trace):
+        async for granted in self._attempts(request.model, self.plan(request), client, trace):
             variant = self._variant(request, granted.account, trace)
             sink = StreamSink(collect_text=collect_text)
             chunks = granted.account.provider.stream(variant, sink)
@@ -150,7 +168,7 @@ class Dispatcher:
                 trace.upstream_seconds += time.perf_counter() - started
             trace.attempts.append((granted.account.id, "streaming"))
             return OpenStream(first, chunks, sink, granted)
-        raise _final_error(last)
+        raise _final_error(last, self.manager.pool, self.manager.clock.now())
 
 
 def _no_first_byte(exc: BaseException) -> UpstreamError:
@@ -170,11 +188,18 @@ def _raise_if_client_error(exc: UpstreamError) -> None:
         )
 
 
-def _final_error(last: UpstreamError | None) -> ApiError:
+def _final_error(last: UpstreamError | None, pool: PoolConfig, now: float) -> ApiError:
+    """The answer after every attempt failed, shaped by how the last one failed."""
     if last is None:
         return upstream_error("No account could take the request.")
-    reason = last.outcome.reason or last.outcome.kind.value
-    if last.outcome.timeout:
+    outcome = last.outcome
+    reason = outcome.reason or outcome.kind.value
+    if outcome.kind is OutcomeKind.QUOTA_EXHAUSTED:
+        reset = outcome.reset_at - now if outcome.reset_at else pool.exhausted_for
+        return insufficient_quota(reset)
+    if outcome.kind is OutcomeKind.RATE_LIMITED:
+        return no_available_account(outcome.retry_after or pool.cooldown, f"Last: {reason}.")
+    if outcome.timeout:
         return upstream_timeout(f"The upstream timed out ({reason}).")
     return upstream_error(f"The upstream failed on every attempt; last: {reason}.")
 

@@ -11,14 +11,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from openai import AsyncOpenAI
 
 from proxy.app import create_app
 from proxy.clock import FakeClock
-from proxy.config import parse_config
+from proxy.config import load_config, parse_config
 from proxy.gateway import Gateway
 from proxy.http.keys import GATEWAY
+from tests.fakes.mammouth import FakeMammouth
+from tests.fakes.monica import FakeMonica
 from tests.fakes.openai_upstream import FakeOpenAI
 
 ALICE = "sk-test-alice-0123456789"
@@ -125,11 +128,18 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """Start the real gateway in this process on a real port, with a movable clock."""
     running: list[Running] = []
 
-    async def start(raw: dict[str, Any], clock: FakeClock | None = None) -> Running:
+    async def start(raw: dict[str, Any], clock: FakeClock | None = None, *, on_disk: bool = False) -> Running:
+        """`on_disk`: write the config to a file first, so that reloads re-read it."""
         raw = copy.deepcopy(raw)
         raw.setdefault("state", {}).setdefault("path", str(tmp_path / "state.json"))
         clock = clock or FakeClock()
-        app = create_app(parse_config(raw), clock)
+        if on_disk:
+            path = tmp_path / "gateway.yaml"
+            path.write_text(yaml.safe_dump(raw))
+            config = load_config(path)
+        else:
+            config = parse_config(raw)
+        app = create_app(config, clock)
         runner, url = await serve(app)
         gw = Running(url, app, clock, runner, aiohttp.ClientSession())
         running.append(gw)
@@ -145,3 +155,19 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
 
 def chat(model: str = "gpt-4o-mini", text: str = "hi", **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+
+
+@pytest.fixture
+async def monica() -> AsyncIterator[FakeMonica]:
+    fake = FakeMonica()
+    runner, fake.url = await serve(fake.app)
+    yield fake
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def mammouth() -> AsyncIterator[FakeMammouth]:
+    fake = FakeMammouth()
+    runner, fake.url = await serve(fake.app)
+    yield fake
+    await runner.cleanup()

@@ -77,13 +77,15 @@ def apply_outcome(
     status: AccountStatus, outcome: Outcome, policy: PoolConfig, now: float, *, probe: bool
 ) -> AccountStatus:
     """The state an account is in after `outcome`; the only place transitions happen."""
-    if status.state is State.DISABLED:
-        return status  # the operator's switch wins over anything traffic says
+    if status.state in (State.DISABLED, State.INVALID):
+        # The operator's switch, or a rejected credential, outlasts anything traffic says
+        # (late answers of requests that began before); only an admin or a reload revives.
+        return status
     kind = outcome.kind
     if kind is OutcomeKind.OK:
         if status.state is State.ACTIVE and status.failures == 0:
             return status
-        if status.state is State.INVALID or (status.state in TIMED and not probe):
+        if status.state in TIMED and not probe:
             # A request that began before the account went down; only a probe revives it.
             return status
         return AccountStatus(

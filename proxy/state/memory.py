@@ -206,7 +206,8 @@ class MemoryStore(StateStore):
             lease = self._take(candidate, now)
             if client_bucket is not None:
                 client_bucket.take(now)
-            self._cursors[cursor_key] = cursor + 1
+            if not exclude:  # failover attempts do not move the round-robin cursor
+                self._cursors[cursor_key] = cursor + 1
             return Admission(lease, client_window(self._clients, client, now))
         return Admission(None, client_window(self._clients, client, now), refusals=tuple(refusals))
 
