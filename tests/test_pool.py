@@ -397,7 +397,7 @@ async def test_without_admin_key_admin_routes_are_404(upstream, start_gateway):
 
 async def test_disabled_account_gets_no_traffic_until_enabled(upstream, start_gateway):
     gw = await start_gateway(base_config(upstream, accounts=2))
-    status, body = await gw.admin("POST", "/admin/accounts/acct-1/disable")
+    _, body = await gw.admin("POST", "/admin/accounts/acct-1/disable")
     assert body["state"] == "disabled"
     for _ in range(3):
         await gw.client().chat.completions.create(**chat())

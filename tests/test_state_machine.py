@@ -14,6 +14,7 @@ from proxy.pool.status import AccountStatus, State, apply_outcome
 from proxy.state.base import Candidate, ClientQuota, Lease
 from proxy.state.memory import MemoryStore
 
+LIMITED = Outcome(OutcomeKind.RATE_LIMITED, retry_after=5)
 POLICY = PoolConfig(cooldown=10, cooldown_max=80, failure_threshold=3, exhausted_for=1000)
 
 outcomes = st.builds(
@@ -90,9 +91,9 @@ async def _run_leases(script) -> None:
             await store.release(held.pop(n % len(held)))
         elif action == "fail" and held:
             lease = held.pop(n % len(held))
-            outcome = Outcome(OutcomeKind.RATE_LIMITED, retry_after=5)
+            now, probe = clock.now(), lease.probe
             await store.update(
-                lease.account_id, lambda s: apply_outcome(s, outcome, POLICY, clock.now(), probe=lease.probe)
+                lease.account_id, lambda s: apply_outcome(s, LIMITED, POLICY, now, probe=probe)
             )
             await store.release(lease)
         elif action == "tick":
