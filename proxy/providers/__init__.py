@@ -5,10 +5,14 @@ from __future__ import annotations
 from proxy.config import AccountConfig
 from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink, Usage
 from proxy.providers.demo import DemoProvider
+from proxy.providers.mammouth import MammouthProvider
+from proxy.providers.monica import MonicaProvider
 from proxy.providers.openai import OpenAIProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "demo": DemoProvider,
+    "mammouth": MammouthProvider,
+    "monica": MonicaProvider,
     "openai": OpenAIProvider,
 }
 

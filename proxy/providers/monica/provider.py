@@ -1,0 +1,185 @@
+"""`monica`: a monica.im web session, chat over SSE (upstreams.md §1).
+
+System prompts use Custom Bot Mode when the account has a `custom_bot_uid`;
+otherwise they are folded into the first user turn as a marked preamble, since
+normal mode has no system prompt. Usage is estimated: Monica reports none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.config import AccountConfig
+from proxy.outcome import UpstreamError, transient
+from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink, Usage
+from proxy.providers.chunks import ChunkWriter, completion_body, estimate_tokens, prompt_text
+from proxy.providers.monica.body import (
+    MODEL_TABLE,
+    Turn,
+    chat_body,
+    custom_bot_body,
+    system_prompt,
+    turns_of,
+)
+from proxy.providers.monica.client import ERROR_BODY_MAX, MonicaClient
+from proxy.providers.monica.draw import draw
+from proxy.providers.monica.events import Delta, EventReader, Renderer, inline
+from proxy.providers.monica.uploads import Uploader
+from proxy.request import ChatRequest
+
+log = logging.getLogger("pool_proxy.provider.monica")
+
+CHAT_PATH = "/api/custom_bot/chat"
+CUSTOM_BOT_PATH = "/api/custom_bot/preview_chat"
+
+_unknown_logged: set[str] = set()  # model names passed through as bot_uid, warned about once
+
+
+class MonicaProvider(Provider):
+    kind = "monica"
+    capabilities = Capabilities(tools=False, vision=True, images=True)
+    model_table = MODEL_TABLE
+    passthrough = True  # a `models` glob may admit names outside the table (sent as bot_uid)
+
+    def __init__(self, account: AccountConfig, ctx: ProviderContext) -> None:
+        super().__init__(account, ctx)
+        self.client = MonicaClient(account, ctx)
+        self.uploader = Uploader(self.client)
+
+    def bot_uid(self, model: str) -> str:
+        bot = MODEL_TABLE.get(model)
+        if bot is not None:
+            return bot
+        if model not in _unknown_logged:
+            _unknown_logged.add(model)
+            log.warning("model not in the Monica table; sent as bot_uid unchanged", extra={"model": model})
+        return model
+
+    # -- the request -------------------------------------------------------------------------
+
+    async def _prepare(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
+        prompt = system_prompt(request.messages)
+        custom = bool(self.account.custom_bot_uid and prompt)
+        turns = turns_of(request.messages, fold_system=not custom)
+        await self._attach(turns)
+        if custom:
+            assert self.account.custom_bot_uid is not None
+            body = custom_bot_body(self.account.custom_bot_uid, request.model, prompt, turns)
+            return self.client.base + CUSTOM_BOT_PATH, body
+        return self.client.base + CHAT_PATH, chat_body(self.bot_uid(request.model), request.model, turns)
+
+    async def _attach(self, turns: list[Turn]) -> None:
+        """Upload every image (in parallel); each becomes a `file_infos` entry of its turn."""
+        jobs = [(turn, url) for turn in turns for url in turn.images]
+        if not jobs:
+            return
+        infos = await asyncio.gather(*(self.uploader.file_info(url) for _, url in jobs))
+        for (turn, _), info in zip(jobs, infos, strict=True):
+            turn.files.append(info)
+
+    async def _open(self, request: ChatRequest, *, idle: float) -> aiohttp.ClientResponse:
+        """POST the chat and return the 200 SSE response, or raise the classified failure."""
+        url, body = await self._prepare(request)
+        try:
+            resp = await self.client.http.post(
+                url,
+                data=orjson.dumps(body),
+                headers=self.client.headers(sse=True),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=idle),
+            )
+        except TimeoutError:
+            raise transient("monica timed out", timeout=True) from None
+        except aiohttp.ClientError as exc:
+            raise transient(f"monica connection failed: {type(exc).__name__}") from None
+        if resp.status == 200:
+            return resp
+        try:
+            raw = await resp.content.read(ERROR_BODY_MAX)
+        except (TimeoutError, aiohttp.ClientError):
+            raw = b""
+        finally:
+            resp.close()
+        raise self.client.failure(resp.status, raw, resp.headers)
+
+    def _empty(self, reader: EventReader) -> UpstreamError:
+        """No answer: a 200 that was not SSE is judged by its text, else an empty stream."""
+        if reader.other:
+            return self.client.failure(200, bytes(reader.other))
+        return transient("monica stream ended without content")
+
+    def _usage(self, request: ChatRequest, answer: str) -> Usage:
+        return Usage(estimate_tokens(prompt_text(request.messages)), estimate_tokens(answer), estimated=True)
+
+    # -- the answer --------------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> Reply:
+        resp = await self._open(request, idle=self.ctx.pool.first_byte_timeout)
+        reader = EventReader()
+        parts: dict[str, list[str]] = {"text": [], "reasoning": []}
+        try:
+            async for delta in reader.deltas(resp.content):
+                parts[delta.kind].append(delta.text)
+        except TimeoutError:
+            raise transient("monica stream stalled", timeout=True) from None
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise transient(f"monica stream broke: {type(exc).__name__}") from None
+        finally:
+            resp.close()
+        text, reasoning = "".join(parts["text"]), "".join(parts["reasoning"])
+        if not text and not reasoning:
+            raise self._empty(reader)
+        usage = self._usage(request, reasoning + text)
+        created = int(self.ctx.clock.now())
+        if self.account.reasoning == "think_tags":
+            text, reasoning = inline(reasoning, text), ""
+        body = completion_body(request.requested_model, created, text, usage, reasoning=reasoning)
+        return Reply(body, usage, text)
+
+    async def stream(self, request: ChatRequest, sink: StreamSink) -> AsyncGenerator[bytes, None]:
+        resp = await self._open(request, idle=self.ctx.pool.stream_idle_timeout)
+        reader = EventReader()
+        writer = ChunkWriter(
+            request.requested_model, int(self.ctx.clock.now()), include_usage=request.include_usage
+        )
+        render = Renderer(writer, think_tags=self.account.reasoning == "think_tags")
+        seen: list[Delta] = []
+        clean = False
+        try:
+            try:
+                async for delta in reader.deltas(resp.content):
+                    seen.append(delta)
+                    yield render.chunk(delta)
+            except TimeoutError:
+                raise transient("monica stream stalled", timeout=True) from None
+            except (aiohttp.ClientError, ValueError) as exc:
+                raise transient(f"monica stream broke: {type(exc).__name__}") from None
+            if not seen:
+                raise self._empty(reader)
+            closing = render.close()
+            if closing:
+                yield writer.content(closing)
+            text = "".join(d.text for d in seen if d.kind == "text")
+            sink.usage = self._usage(request, "".join(d.text for d in seen))
+            if sink.collect_text:
+                sink.text.append(text)
+            yield writer.end(sink.usage)
+            clean = True
+        finally:
+            if clean:
+                resp.release()
+            else:
+                resp.close()  # drop the connection so Monica stops generating
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    async def generate_images(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await draw(
+            self.client, str(body["prompt"]), int(body["n"]), str(body["size"]), int(self.ctx.clock.now())
+        )
