@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,10 +92,10 @@ async def _run_leases(script) -> None:
             await store.release(held.pop(n % len(held)))
         elif action == "fail" and held:
             lease = held.pop(n % len(held))
-            now, probe = clock.now(), lease.probe
-            await store.update(
-                lease.account_id, lambda s: apply_outcome(s, LIMITED, POLICY, now, probe=probe)
+            rest = functools.partial(
+                apply_outcome, outcome=LIMITED, policy=POLICY, now=clock.now(), probe=lease.probe
             )
+            await store.update(lease.account_id, rest)
             await store.release(lease)
         elif action == "tick":
             clock.advance(n * 2)
