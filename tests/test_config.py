@@ -193,3 +193,30 @@ def test_check_prints_the_pool_with_masked_credentials(tmp_path: Path) -> None:
     assert "main" in result.stdout and "openai" in result.stdout and "gpt-4o" in result.stdout
     assert "sk-supersecretvalue" not in result.stdout
     assert "sk-s…ue" in result.stdout
+
+
+def test_example_config_is_valid_and_shows_every_key() -> None:
+    import dataclasses
+
+    from proxy.config import model
+
+    example = Path(__file__).parent.parent / "accounts.example.yaml"
+    config = load_config(example)
+    assert {a.provider for a in config.accounts} == {"openai", "monica", "mammouth", "demo"}
+    text = example.read_text()
+    sections = [
+        model.ServerConfig,
+        model.ClientConfig,
+        model.PoolConfig,
+        model.AccountConfig,
+        model.StateConfig,
+        model.MetricsConfig,
+        model.LoggingConfig,
+    ]
+    missing = [
+        f"{section.__name__}.{f.name}"
+        for section in sections
+        for f in dataclasses.fields(section)
+        if f"{f.name}:" not in text
+    ]
+    assert missing == []
