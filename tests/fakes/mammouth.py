@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -32,7 +33,7 @@ class Step:
 @dataclass
 class SeenChat:
     session: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     model: str
     preprompt: str
     messages: list[dict[str, Any]]
@@ -103,7 +104,11 @@ class FakeMammouth:
         values = {name: data.decode() for name, _, _, data in parts[:2]}
         self.seen.append(
             SeenChat(
-                session, dict(request.headers), values.get("model", ""), values.get("preprompt", ""), messages
+                session,
+                request.headers.copy(),
+                values.get("model", ""),
+                values.get("preprompt", ""),
+                messages,
             )
         )
         if problem:

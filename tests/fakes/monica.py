@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -49,7 +50,7 @@ class Step:
 class SeenChat:
     path: str
     session: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     body: dict[str, Any]
 
     @property
@@ -70,7 +71,7 @@ class FakeMonica:
         self.uploaded: dict[str, bytes] = {}
         self.presigns = 0
         self.polls: dict[str, int] = defaultdict(int)
-        self.upload_failures: dict[str, int] = {}  # session -> status for presign
+        self.api_failures: dict[str, int] = {}  # session -> status of its upload/drawing calls
         self.drawings: list[dict[str, Any]] = []
         self.draw_polls = 0
         self.url = ""
@@ -209,7 +210,7 @@ class FakeMonica:
         session, problem = self._session(request)
         body = await request.json()
         problem = problem or self._check_headers(request, sse=True) or self._check_chat(request.path, body)
-        self.seen.append(SeenChat(request.path, session, dict(request.headers), body))
+        self.seen.append(SeenChat(request.path, session, request.headers.copy(), body))
         if problem:
             return self._problem(problem)
         queue = self.scripts.get(session)
@@ -270,8 +271,8 @@ class FakeMonica:
         body = await request.json()
         if problem:
             return body, self._problem(problem)
-        failure = self.upload_failures.get(session)
-        if failure and request.path.startswith(("/api/file_object", "/api/files")):
+        failure = self.api_failures.get(session)
+        if failure:
             return body, web.json_response({"code": failure, "msg": "denied"}, status=failure)
         return body, None
 
