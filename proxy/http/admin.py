@@ -139,7 +139,10 @@ async def dashboard(request: web.Request) -> web.Response:
     )
 
 
-_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:"  # data: for the inline favicon
+)
 
 
 async def metrics(request: web.Request) -> web.Response:
