@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -22,7 +22,7 @@ from proxy.errors import (
     upstream_error,
     upstream_timeout,
 )
-from proxy.outcome import Outcome, OutcomeKind, UpstreamError, transient
+from proxy.outcome import OK, Outcome, OutcomeKind, UpstreamError, transient
 from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
 from proxy.providers.base import Reply, StreamSink
 from proxy.request import ChatRequest
@@ -43,6 +43,18 @@ class Trace:
     @property
     def account(self) -> str | None:
         return self.granted.account.id if self.granted else None
+
+
+@dataclass
+class Attempts:
+    """One request's walk over its candidate accounts (a plain loop: no async generator
+    left half-consumed on every request, which would cost a finaliser task each)."""
+
+    cursor_key: str
+    accounts: list[Account]
+    client: ClientQuota | None
+    trace: Trace
+    tried: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -88,24 +100,26 @@ class Dispatcher:
         trace.dropped_tools = False
         return request
 
-    async def _attempts(
-        self, cursor_key: str, accounts: list[Account], client: ClientQuota | None, trace: Trace
-    ) -> AsyncIterator[Granted]:
-        tried: set[str] = set()
-        for _ in range(self.manager.pool.max_attempts):
-            # Only the first attempt takes the client's token: failover is the gateway's cost.
-            quota = client if not tried or client is None else replace(client, take=False)
-            try:
-                granted = await self.manager.acquire(cursor_key, accounts, quota, frozenset(tried))
-            except NoMoreAccounts:
-                return
-            except ApiError:
-                if tried:
-                    return  # the earlier failure explains more than "no account left"
-                raise
-            tried.add(granted.account.id)
-            trace.granted = granted
-            yield granted
+    async def _next(self, attempts: Attempts) -> Granted | None:
+        """A lease on the next untried account, or None when none is left to try."""
+        if len(attempts.tried) >= self.manager.pool.max_attempts:
+            return None
+        client = attempts.client
+        if attempts.tried and client is not None:
+            client = replace(client, take=False)  # failover is the gateway's cost, not the client's
+        try:
+            granted = await self.manager.acquire(
+                attempts.cursor_key, attempts.accounts, client, frozenset(attempts.tried)
+            )
+        except NoMoreAccounts:
+            return None
+        except ApiError:
+            if attempts.tried:
+                return None  # the earlier failure explains more than "no account left"
+            raise
+        attempts.tried.add(granted.account.id)
+        attempts.trace.granted = granted
+        return granted
 
     async def complete(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> Reply:
         def call(account: Account) -> Awaitable[Reply]:
@@ -123,12 +137,13 @@ class Dispatcher:
     ) -> T:
         """`call` on one account after another until one succeeds (any non-streaming call)."""
         last: UpstreamError | None = None
-        async for granted in self._attempts(cursor_key, accounts, client, trace):
+        attempts = Attempts(cursor_key, accounts, client, trace)
+        while (granted := await self._next(attempts)) is not None:
             started = time.perf_counter()
             outcome: Outcome | None = None
             try:
                 result = await call(granted.account)
-                outcome = Outcome(OutcomeKind.OK)
+                outcome = OK
                 return result
             except UpstreamError as exc:
                 outcome, last = exc.outcome, exc
@@ -144,7 +159,8 @@ class Dispatcher:
     ) -> OpenStream:
         last: UpstreamError | None = None
         timeout = self.manager.pool.first_byte_timeout
-        async for granted in self._attempts(request.model, self.plan(request), client, trace):
+        attempts = Attempts(request.model, self.plan(request), client, trace)
+        while (granted := await self._next(attempts)) is not None:
             variant = self._variant(request, granted.account, trace)
             sink = StreamSink(collect_text=collect_text)
             chunks = granted.account.provider.stream(variant, sink)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -63,7 +63,7 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        rid = request.headers.get("X-Request-ID") or secrets.token_hex(8)
+        rid = request.headers.get("X-Request-ID") or f"{random.getrandbits(64):016x}"
         request[REQUEST_ID] = rid[:128]
         origin = cors_origin(request)
         if origin and request.method == "OPTIONS":

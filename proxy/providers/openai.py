@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from proxy.config import AccountConfig
 from proxy.godur import parse_go_duration
 from proxy.outcome import (
     UpstreamError,
@@ -24,7 +25,7 @@ from proxy.outcome import (
     rate_limited,
     transient,
 )
-from proxy.providers.base import Capabilities, Provider, Reply, StreamSink, Usage
+from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink, Usage
 from proxy.request import ChatRequest
 
 log = logging.getLogger("pool_proxy.provider.openai")
@@ -41,15 +42,22 @@ class OpenAIProvider(Provider):
     capabilities = Capabilities(tools=True, vision=True, images=False)
     passthrough = True
 
-    @property
-    def _url(self) -> str:
-        return f"{self.account.base_url}/chat/completions"
+    def __init__(self, account: AccountConfig, ctx: ProviderContext) -> None:
+        super().__init__(account, ctx)
+        self._url = f"{account.base_url}/chat/completions"
+        self._auth = {"Authorization": f"Bearer {account.api_key}", "Content-Type": "application/json"}
+        pool = ctx.pool  # built once: the hot path allocates no timeout objects
+        self._timeouts = {
+            stream: aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=10,
+                sock_read=pool.stream_idle_timeout if stream else pool.first_byte_timeout,
+            )
+            for stream in (False, True)
+        }
 
     def _headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.account.api_key}",
-            "Content-Type": "application/json",
-        }
+        return self._auth
 
     async def start(self) -> None:
         """Without a `models` list, ask the upstream which models it serves."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ class MemoryStore(StateStore):
         self._minutes: dict[int, list[int]] = {}
         self._changed = asyncio.Event()
         self._save_task: asyncio.Task[None] | None = None
+        self._tokens = itertools.count(1)
 
     # -- lifecycle and persistence ---------------------------------------------------------
 
@@ -231,7 +232,7 @@ class MemoryStore(StateStore):
         return None
 
     def _take(self, candidate: Candidate, now: float) -> Lease:
-        token = secrets.token_hex(8)
+        token = str(next(self._tokens))
         probe = self.status(candidate.id).needs_probe(now)
         if probe:
             self._probes[candidate.id] = token
