@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from proxy.config import parse_config
-from proxy.logs import SCRUBBER, setup_logging
+from proxy.logs import SCRUBBER, DailyRotatingFile, JsonFormatter, setup_logging
 from tests.conftest import ADMIN, ALICE, BOB, Running, base_config, chat, until
 from tests.fakes.openai_upstream import FakeOpenAI, error_step
 
@@ -187,3 +187,30 @@ async def test_no_configured_secret_reaches_any_log_or_admin_answer(
     for name, text in (("stderr", captured.err + captured.out), ("log files", files), ("admin", seen)):
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"secrets found in {name}: {[s[:6] for s in leaked]}"
+
+
+def test_log_file_starts_a_new_dated_file_each_day(tmp_path, monkeypatch):
+    days = iter(["2026-03-01", "2026-03-01", "2026-03-02", "2026-03-02"])
+    monkeypatch.setattr(DailyRotatingFile, "_today", staticmethod(lambda: next(days)))
+    handler = DailyRotatingFile(tmp_path / "gw.log", max_bytes=1 << 20, backups=2)
+    handler.setFormatter(JsonFormatter())
+    try:
+        for text in ("first", "second"):
+            handler.handle(logging.LogRecord("t", logging.INFO, "", 0, text, None, None))
+    finally:
+        handler.close()
+    assert [e["msg"] for e in json_lines(tmp_path / "gw_2026-03-01.log")] == ["first"]
+    assert [e["msg"] for e in json_lines(tmp_path / "gw_2026-03-02.log")] == ["second"]
+
+
+def test_log_file_rotates_by_size_keeping_backups(tmp_path):
+    handler = DailyRotatingFile(tmp_path / "gw.log", max_bytes=300, backups=2)
+    handler.setFormatter(JsonFormatter())
+    try:
+        for i in range(40):
+            handler.handle(logging.LogRecord("t", logging.INFO, "", 0, f"line {i}", None, None))
+    finally:
+        handler.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert names == [f"gw_{today}.log", f"gw_{today}.log.1", f"gw_{today}.log.2"]

@@ -164,3 +164,11 @@ async def test_overhead_header_on_plain_and_streamed_answers(upstream, start_gat
     streamed = await overhead(await gw.post("/v1/chat/completions", chat(stream=True)))
     for ms in (plain, streamed):
         assert 0 <= ms < 40
+
+
+async def test_overhead_header_on_an_upstream_error_too(upstream, start_gateway):
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    upstream.script("sk-upstream-1-secretvalue", error_step(500, "server_error"))
+    resp = await gw.post("/v1/chat/completions", chat())
+    assert resp.status == 502
+    assert 0 <= await overhead(resp) < 40

@@ -64,6 +64,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ex.status, ex.error = exc.status, exc.message
         if ex.trace.granted is not None:
             exc.headers.update(rate_headers(ex.trace.granted.client))
+        if ex.trace.attempts:  # an upstream was called: say what the gateway added to it
+            ex.overhead = max(0.0, time.perf_counter() - ex.started - ex.trace.upstream_seconds)
+            exc.headers["x-pool-proxy-overhead-ms"] = f"{ex.overhead * 1000:.2f}"
         raise
     except BaseException:
         ex.status = 499  # the client went away (or the gateway is stopping)
