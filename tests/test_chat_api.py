@@ -328,3 +328,27 @@ async def test_concurrent_streams_are_relayed_as_they_arrive(upstream, start_gat
 
     results = await asyncio.gather(*(one() for _ in range(10)))
     assert results == ["a b c d"] * 10
+
+
+async def test_stream_is_relayed_as_it_arrives_not_buffered(upstream, start_gateway):
+    upstream.default = Step("slow", delay=0.3, text="first second third fourth")
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
+        seen = b""
+        while b'"first"' not in seen:
+            seen += await resp.content.readuntil(b"\n\n")
+        assert upstream.open_streams == 1  # the upstream is still writing: nothing was held back
+        rest = await resp.read()
+    assert b'" fourth"' in rest and rest.endswith(b"data: [DONE]\n\n")
+
+
+async def test_keepalive_comments_while_the_upstream_is_slow(upstream, start_gateway, monkeypatch):
+    from proxy.http import streams
+
+    monkeypatch.setattr(streams, "KEEPALIVE_EVERY", 0.15)
+    upstream.default = Step("slow", delay=0.4, text="a b")
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
+        raw = await resp.read()
+    assert b": keepalive\n\n" in raw
+    assert raw.endswith(b"data: [DONE]\n\n")
