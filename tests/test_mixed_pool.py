@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from proxy.config.load import config_from_env
+from proxy.providers.monica import draw
 from tests.conftest import base_config, chat
 from tests.fakes.mammouth import FakeMammouth
 from tests.fakes.mammouth import Step as MammouthStep
@@ -68,7 +69,10 @@ async def test_openai_failure_fails_over_to_a_cookie_account(monica, mammouth, u
     assert (await gw.account("acct-1"))["state"] == "cooling"
 
 
-async def test_images_go_only_to_accounts_that_can_draw(monica, mammouth, upstream, start_gateway):
+async def test_images_go_only_to_accounts_that_can_draw(
+    monica, mammouth, upstream, start_gateway, monkeypatch
+):
+    monkeypatch.setattr(draw, "POLL_INTERVAL", 0.01)
     gw = await start_gateway(mixed_config(monica, mammouth, upstream))
     for _ in range(2):
         result = await gw.client().images.generate(prompt="a lighthouse")

@@ -332,3 +332,17 @@ async def test_failure_rests_the_account_and_the_next_one_answers(monica, start_
     assert "sess-a" not in str(account)  # the cookie never shows, only its mask
     if step.status == 429:
         assert account["seconds_left"] == 30
+
+
+async def test_a_stream_that_stalls_after_content_ends_with_an_error_event(monica, start_gateway):
+    monica.script("sess-a", Step("stall"))
+    config = monica_config(monica, "sess-a", "sess-b")
+    config["pool"]["stream_idle_timeout"] = "300ms"
+    gw = await start_gateway(config)
+    stream = await gw.client().chat.completions.create(**chat("gpt-4o", stream=True))
+    received = []
+    with pytest.raises(openai.APIError, match="mid-stream"):
+        async for chunk in stream:
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["Hello"]
+    assert monica.sessions_seen() == ["sess-a"]  # too late to fail over: the client had content

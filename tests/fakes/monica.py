@@ -232,8 +232,8 @@ class FakeMonica:
             await response.write_eof()
             return response
         events = self._events(step)
-        if step.kind == "stall":
-            await response.write(events[0])
+        if step.kind == "stall":  # the first text event, then nothing
+            await response.write(b"".join(events[: events.index(b"event: message\n\n") + 2]))
             await asyncio.sleep(3600)
         if step.split:
             raw = b"".join(events)
