@@ -1,0 +1,64 @@
+"""Real gateway processes for tests that need a whole `pool-proxy serve` (signals, restarts)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_ENV = (
+    "MONICA_COOKIE",
+    "BOT_UID",
+    "MAMMOUTH_COOKIES",
+    "COOKIES",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "BEARER_TOKEN",
+    "AUTH_TOKEN",
+    "POOL_PROXY_CONFIG",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def spawn(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """`python -m proxy <args>` with a clean account environment plus `env`."""
+    base = {k: v for k, v in os.environ.items() if k not in ACCOUNT_ENV}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "proxy",
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**base, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+async def wait_ready(url: str, timeout: float = 15.0) -> None:
+    """Poll `/readyz` until the gateway answers 200."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"{url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if loop.time() > deadline:
+                raise AssertionError(f"{url} did not become ready")
+            await asyncio.sleep(0.05)
