@@ -24,6 +24,7 @@ from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply,
 from proxy.providers.chunks import ChunkWriter, completion_body, estimate_tokens, prompt_text
 from proxy.providers.filecache import FileCache
 from proxy.providers.signals import ANY, SERVER_ERRORS, Signal, classify, error_text, text
+from proxy.providers.transport import ERROR_BODY_MAX, error_body, read_timeout, transport_errors
 from proxy.request import ChatRequest, image_urls, text_of
 
 log = logging.getLogger("pool_proxy.provider.mammouth")
@@ -34,7 +35,6 @@ CHAT_PATH = "/api/models/llms"
 UPLOAD_PATH = "/api/attachments/saveFile"
 UPLOAD_ATTEMPTS = 2  # per image and account; a rejected cookie fails over instead
 UPLOAD_TIMEOUT = 30.0
-ERROR_BODY_MAX = 8192
 SYSTEM_ROLES = ("system", "developer")
 
 # OpenAI name -> Mammouth model id (upstreams.md §2.5); other names pass through unchanged.
@@ -158,27 +158,17 @@ class MammouthProvider(Provider):
 
     async def _open(self, request: ChatRequest, *, idle: float) -> aiohttp.ClientResponse:
         form = await self._form(request)
-        try:
+        with transport_errors("mammouth"):
             resp = await self.ctx.http(self.account).post(
                 self.base + CHAT_PATH,
                 data=form,
                 headers={"Cookie": self.cookie, "origin": ORIGIN},
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=idle),
+                timeout=read_timeout(idle),
             )
-        except TimeoutError:
-            raise transient("mammouth timed out", timeout=True) from None
-        except aiohttp.ClientError as exc:
-            raise transient(f"mammouth connection failed: {type(exc).__name__}") from None
         if resp.status == 200:
             return resp
-        try:
-            raw = await resp.content.read(ERROR_BODY_MAX)
-        except (TimeoutError, aiohttp.ClientError):
-            raw = b""
-        finally:
-            resp.close()
-        raise self._failure(resp.status, raw, resp.headers)
+        raise self._failure(resp.status, await error_body(resp), resp.headers)
 
     def _json_answer(self, raw: bytes) -> str:
         """A JSON body: its `content`, or the error it carries (classified)."""
@@ -201,11 +191,8 @@ class MammouthProvider(Provider):
     async def complete(self, request: ChatRequest) -> Reply:
         resp = await self._open(request, idle=self.ctx.pool.first_byte_timeout)
         try:
-            raw = await resp.read()
-        except TimeoutError:
-            raise transient("mammouth answer stalled", timeout=True) from None
-        except aiohttp.ClientError as exc:
-            raise transient(f"mammouth answer broke: {type(exc).__name__}") from None
+            with transport_errors("mammouth", "answer"):
+                raw = await resp.read()
         finally:
             resp.release()
         answer = self._json_answer(raw) if _is_json(resp) else raw.decode("utf-8", "replace")

@@ -26,6 +26,7 @@ from proxy.outcome import (
     transient,
 )
 from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink, Usage
+from proxy.providers.transport import read_timeout, transport_errors
 from proxy.request import ChatRequest
 
 log = logging.getLogger("pool_proxy.provider.openai")
@@ -46,18 +47,10 @@ class OpenAIProvider(Provider):
         super().__init__(account, ctx)
         self._url = f"{account.base_url}/chat/completions"
         self._auth = {"Authorization": f"Bearer {account.api_key}", "Content-Type": "application/json"}
-        pool = ctx.pool  # built once: the hot path allocates no timeout objects
-        self._timeouts = {
-            stream: aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=10,
-                sock_read=pool.stream_idle_timeout if stream else pool.first_byte_timeout,
-            )
-            for stream in (False, True)
+        self._timeouts = {  # built once: the hot path allocates no timeout objects
+            False: read_timeout(ctx.pool.first_byte_timeout),
+            True: read_timeout(ctx.pool.stream_idle_timeout),
         }
-
-    def _headers(self) -> dict[str, str]:
-        return self._auth
 
     async def start(self) -> None:
         """Without a `models` list, ask the upstream which models it serves."""
@@ -66,7 +59,7 @@ class OpenAIProvider(Provider):
         try:
             async with self.ctx.http(self.account).get(
                 f"{self.account.base_url}/models",
-                headers=self._headers(),
+                headers=self._auth,
                 timeout=aiohttp.ClientTimeout(total=10),
             ) as resp:
                 data = orjson.loads(await resp.read()) if resp.status == 200 else None
@@ -82,31 +75,19 @@ class OpenAIProvider(Provider):
             )
 
     async def _post(self, request: ChatRequest, *, stream: bool) -> aiohttp.ClientResponse:
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=10,
-            sock_read=self.ctx.pool.stream_idle_timeout if stream else self.ctx.pool.first_byte_timeout,
-        )
-        try:
+        with transport_errors("upstream"):
             return await self.ctx.http(self.account).post(
                 self._url,
                 data=request.upstream_body(force_usage=stream),
-                headers=self._headers(),
-                timeout=timeout,
+                headers=self._auth,
+                timeout=self._timeouts[stream],
             )
-        except TimeoutError:
-            raise transient("upstream timed out", timeout=True) from None
-        except aiohttp.ClientError as exc:
-            raise transient(f"upstream connection failed: {type(exc).__name__}") from None
 
     async def complete(self, request: ChatRequest) -> Reply:
         resp = await self._post(request, stream=False)
         try:
-            data = await resp.read()
-        except TimeoutError:
-            raise transient("upstream timed out", timeout=True) from None
-        except aiohttp.ClientError as exc:
-            raise transient(f"upstream read failed: {type(exc).__name__}") from None
+            with transport_errors("upstream", "read"):
+                data = await resp.read()
         finally:
             resp.release()
         if resp.status != 200:

@@ -14,13 +14,13 @@ from proxy.providers.base import ProviderContext
 from proxy.providers.monica.body import clean_cookie
 from proxy.providers.monica.signals import SIGNALS
 from proxy.providers.signals import classify, error_text
+from proxy.providers.transport import ERROR_BODY_MAX
 
 USER_AGENT = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 JSON_TIMEOUT = 30.0
-ERROR_BODY_MAX = 8192
 
 
 class MonicaClient:

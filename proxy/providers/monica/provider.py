@@ -27,10 +27,11 @@ from proxy.providers.monica.body import (
     system_prompt,
     turns_of,
 )
-from proxy.providers.monica.client import ERROR_BODY_MAX, MonicaClient
+from proxy.providers.monica.client import MonicaClient
 from proxy.providers.monica.draw import draw
 from proxy.providers.monica.events import Delta, EventReader, Renderer, inline
 from proxy.providers.monica.uploads import Uploader
+from proxy.providers.transport import error_body, read_timeout, transport_errors
 from proxy.request import ChatRequest
 
 log = logging.getLogger("pool_proxy.provider.monica")
@@ -86,27 +87,17 @@ class MonicaProvider(Provider):
     async def _open(self, request: ChatRequest, *, idle: float) -> aiohttp.ClientResponse:
         """POST the chat and return the 200 SSE response, or raise the classified failure."""
         url, body = await self._prepare(request)
-        try:
+        with transport_errors("monica"):
             resp = await self.client.http.post(
                 url,
                 data=orjson.dumps(body),
                 headers=self.client.headers(sse=True),
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=idle),
+                timeout=read_timeout(idle),
             )
-        except TimeoutError:
-            raise transient("monica timed out", timeout=True) from None
-        except aiohttp.ClientError as exc:
-            raise transient(f"monica connection failed: {type(exc).__name__}") from None
         if resp.status == 200:
             return resp
-        try:
-            raw = await resp.content.read(ERROR_BODY_MAX)
-        except (TimeoutError, aiohttp.ClientError):
-            raw = b""
-        finally:
-            resp.close()
-        raise self.client.failure(resp.status, raw, resp.headers)
+        raise self.client.failure(resp.status, await error_body(resp), resp.headers)
 
     def _empty(self, reader: EventReader) -> UpstreamError:
         """No answer: a 200 that was not SSE is judged by its text, else an empty stream."""
