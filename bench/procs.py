@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -109,6 +110,37 @@ def tree_rss_mib(pid: int) -> float:
 
 def nofile_limit() -> int:
     """The soft open-files limit this process (and its children) run with."""
-    import resource
-
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class ForeignCpu:
+    """User CPU that processes outside this bench spent while it ran.
+
+    Everything the bench starts is a reaped child by the end, so its time shows
+    in RUSAGE_CHILDREN; the rest of /proc/stat's user time is someone else's
+    (a test suite, a build) competing for the two cores. Redis, when the bench
+    starts it, daemonizes and counts as foreign too (it is idle but in the redis runs).
+    """
+
+    def __init__(self) -> None:
+        self.start_machine = _machine_user_s()
+        self.start_own = _own_user_s()
+        self.started = time.monotonic()
+
+    def seconds(self) -> tuple[float, float]:
+        """(foreign user CPU seconds, wall seconds) since construction."""
+        machine = _machine_user_s() - self.start_machine
+        own = _own_user_s() - self.start_own
+        return max(0.0, machine - own), time.monotonic() - self.started
+
+
+def _machine_user_s() -> float:
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[1]) + int(fields[2])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_user_s() -> float:
+    return (
+        resource.getrusage(resource.RUSAGE_SELF).ru_utime
+        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    )

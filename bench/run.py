@@ -182,15 +182,17 @@ def render(
     scenarios: list[Scenario],
     stream_results: list[dict[str, Any]],
     failed: dict[str, str],
+    foreign_cores: float,
 ) -> str:
     env = (
         f"{'smoke run: ' if settings.smoke else ''}{settings.reps} runs of {settings.duration:g} s "
         f"per cell, medians; wrk 1 thread; proxies on CPU {procs.PROXY_CPU}, "
         f"wrk + nginx on CPU {procs.LOAD_CPU}; "
         f"LiteLLM AIOHTTP_CONNECTOR_LIMIT(_PER_HOST)={targets.LITELLM_CONNECTOR_LIMIT}; "
-        f"open-files limit {procs.nofile_limit():,}"
+        f"open-files limit {procs.nofile_limit():,}; other processes used {foreign_cores:.2f} "
+        "cores on average while the bench ran (above ~0.05 they disturbed the numbers)"
     )
-    capped = [r for r in stream_results if "capped_from" in r]
+    capped = [r for r in stream_results if "capped_from" in r and r["target"] != "direct"]
     notes = "".join(
         f"\n- {r['target']}: {r['asked']:,} streams instead of {r['capped_from']:,}: "
         f"the open-files limit ({procs.nofile_limit():,}, not raisable here) allows a gateway "
@@ -211,6 +213,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pool-proxy-bench-"))
     log(f"settings {settings}; work dir {workdir}")
     failed: dict[str, str] = {}
+    foreign = procs.ForeignCpu()
     upstream = FakeUpstream(workdir, UPSTREAM_PORT)
     started_redis = False
     live: list[Target] = []
@@ -231,7 +234,8 @@ def main() -> int:
         if started_redis:
             targets.redis_cli("shutdown", "nosave")
     scenarios = [Scenario(s, c) for s in (False, True) for c in settings.connections]
-    body = render(settings, results, scenarios, stream_results, failed)
+    foreign_s, wall_s = foreign.seconds()
+    body = render(settings, results, scenarios, stream_results, failed, foreign_s / wall_s)
     path = write_report(settings, body)
     print("\n" + body)
     log(f"report written to {path}")
