@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import canned
 import load
 import procs
 import report
@@ -122,7 +123,7 @@ def run_load(settings: Settings, live: list[Target], workdir: Path, failed: dict
                 try:
                     run = load.run_wrk(
                         target.chat_url,
-                        targets.canned.CLIENT_KEY,
+                        canned.CLIENT_KEY,
                         bodies[sc.stream],
                         sc.connections,
                         settings.duration,
@@ -240,8 +241,12 @@ def main() -> int:
     print("\n" + body)
     log(f"report written to {path}")
     stream_failed = [r["target"] for r in stream_results if "error" in r or r.get("failed")]
-    if failed or stream_failed:
-        log(f"FAILED: {sorted(failed) + stream_failed}; logs kept in {workdir}")
+    with_errors = [name for name, cells in results.items() if any(s.errors for s in cells.values())]
+    if failed or stream_failed or with_errors:
+        log(
+            f"FAILED: {sorted(failed)} did not run, {stream_failed} lost streams, "
+            f"{with_errors} answered errors under load; logs kept in {workdir}"
+        )
         return 1
     shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Static checks of the deploy files that need no Docker engine:
-# the compose file resolves, and nginx accepts nginx.conf (replica names
+# the compose file resolves, the example config loads, and nginx accepts nginx.conf (replica names
 # swapped for 127.0.0.1, since they only resolve inside the compose network).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +25,13 @@ status=0
 "${COMPOSE[@]}" -f "$HERE/docker-compose.yml" config -q || status=1
 ((created_env)) && rm -f "$HERE/.env"
 [[ $status -eq 0 ]] && echo "deploy: docker-compose.yml is valid (${COMPOSE[*]})"
+
+# The example gateway config must load, with the example secrets.
+POOL_PROXY="$HERE/../.venv/bin/pool-proxy"
+if [[ -x "$POOL_PROXY" ]]; then
+    (set -a && . "$HERE/.env.example" && set +a && "$POOL_PROXY" check --config "$HERE/accounts.compose.yaml") \
+        >/dev/null && echo "deploy: accounts.compose.yaml is valid" || status=1
+fi
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 sed 's/gateway-[0-9]*:8080/127.0.0.1:8080/' "$HERE/nginx.conf" >"$TMP/nginx.conf"
