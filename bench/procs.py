@@ -117,21 +117,34 @@ class ForeignCpu:
     """User CPU that processes outside this bench spent while it ran.
 
     Everything the bench starts is a reaped child by the end, so its time shows
-    in RUSAGE_CHILDREN; the rest of /proc/stat's user time is someone else's
-    (a test suite, a build) competing for the two cores. Redis, when the bench
-    starts it, daemonizes and counts as foreign too (it is idle but in the redis runs).
+    in RUSAGE_CHILDREN; processes it uses but did not spawn as children (Redis)
+    are added by pid. The rest of /proc/stat's user time is someone else's (a
+    test suite, a build) competing for the two cores.
     """
 
     def __init__(self) -> None:
         self.start_machine = _machine_user_s()
         self.start_own = _own_user_s()
         self.started = time.monotonic()
+        self.helpers: dict[int, float] = {}
+
+    def count_as_ours(self, pid: int) -> None:
+        self.helpers[pid] = _process_user_s(pid)
 
     def seconds(self) -> tuple[float, float]:
         """(foreign user CPU seconds, wall seconds) since construction."""
         machine = _machine_user_s() - self.start_machine
         own = _own_user_s() - self.start_own
+        own += sum(_process_user_s(pid) - start for pid, start in self.helpers.items())
         return max(0.0, machine - own), time.monotonic() - self.started
+
+
+def _process_user_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return int(fields[11]) / os.sysconf("SC_CLK_TCK")  # utime, field 14 of stat
 
 
 def _machine_user_s() -> float:

@@ -222,6 +222,7 @@ def main() -> int:
         chosen = make_targets(settings, workdir, failed)
         if any(isinstance(t, PoolProxy) and t.backend == "redis" for t in chosen):
             started_redis = ensure_redis()
+            foreign.count_as_ours(targets.redis_pid())
         upstream.start()
         live = start_and_validate(chosen, upstream, failed)
         results = run_load(settings, live, workdir, failed)

@@ -210,6 +210,14 @@ def redis_cli(*args: str) -> str:
     return out.stdout
 
 
+def redis_pid() -> int:
+    """The process id of the Redis server on 6379 (0 if it does not say)."""
+    for line in redis_cli("info", "server").splitlines():
+        if line.startswith("process_id:"):
+            return int(line.split(":")[1])
+    return 0
+
+
 def flush_redis_prefix() -> None:
     """Drop every key under our prefix so each redis run starts from a clean pool."""
     keys = redis_cli("--scan", "--pattern", f"{REDIS_PREFIX}*").split()
