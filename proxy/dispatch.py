@@ -51,7 +51,7 @@ class Attempts:
     left half-consumed on every request, which would cost a finaliser task each)."""
 
     cursor_key: str
-    accounts: list[Account]
+    accounts: tuple[Account, ...]
     client: ClientQuota | None
     trace: Trace
     tried: set[str] = field(default_factory=set)
@@ -69,21 +69,21 @@ class Dispatcher:
     def __init__(self, manager: AccountManager) -> None:
         self.manager = manager
 
-    def plan(self, request: ChatRequest) -> list[Account]:
+    def plan(self, request: ChatRequest) -> tuple[Account, ...]:
         """The accounts that may take this request, or the 4xx that says why none can."""
         serving = self.manager.serving(request.model)
         if not serving:
             raise model_not_found(request.requested_model)
-        accounts = list(serving)
+        accounts = serving  # the cached tuple itself, unless a capability filter applies
         if request.needs.vision:
-            accounts = [a for a in accounts if a.provider.capabilities.vision]
+            accounts = tuple(a for a in accounts if a.provider.capabilities.vision)
             if not accounts:
                 raise invalid_request(
                     f"No account serving '{request.requested_model}' accepts image inputs.",
                     "messages",
                 )
         if request.needs.tools or (request.has_tools and self.manager.pool.unsupported_tools == "reject"):
-            accounts = [a for a in accounts if a.provider.capabilities.tools]
+            accounts = tuple(a for a in accounts if a.provider.capabilities.tools)
             if not accounts:
                 param = "tool_choice" if request.needs.tools else "tools"
                 raise invalid_request(
@@ -130,7 +130,7 @@ class Dispatcher:
     async def run(
         self,
         cursor_key: str,
-        accounts: list[Account],
+        accounts: tuple[Account, ...],
         call: Callable[[Account], Awaitable[T]],
         client: ClientQuota | None,
         trace: Trace,

@@ -79,6 +79,7 @@ class Gateway:
         self.metrics = Metrics() if config.metrics.enabled else None
         self.ctx: ProviderContext | None = None
         self.started_at = time.time()
+        self._minute, self._day = -1, ""
 
     async def start(self) -> None:
         self.ctx = ProviderContext(
@@ -93,9 +94,7 @@ class Gateway:
             metrics = self.metrics
             metrics.watch_accounts(self._account_states)
             self.manager.on_outcome.append(
-                lambda account, outcome: metrics.attempts.labels(
-                    account.id, account.config.provider, outcome.kind.value
-                ).inc()
+                lambda account, outcome: metrics.attempt(account.id, account.config.provider, outcome.kind)
             )
 
     async def close(self) -> None:
@@ -163,11 +162,13 @@ class Gateway:
         completion: int = 0,
         estimated: bool = False,
     ) -> None:
-        now = self.clock.now()
+        minute = int(self.clock.now() // 60)
+        if minute != self._minute:  # the day's name is formatted once a minute, not per request
+            self._minute, self._day = minute, time.strftime("%Y-%m-%d", time.gmtime(minute * 60))
         self.store.record_usage(
             UsageRecord(
-                day=time.strftime("%Y-%m-%d", time.gmtime(now)),
-                minute=int(now // 60),
+                day=self._day,
+                minute=minute,
                 client=client,
                 account=account or "",
                 model=model,

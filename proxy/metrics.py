@@ -38,6 +38,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.models: frozenset[str] = frozenset()
+        self._request_children: dict[tuple[object, ...], Counter] = {}
+        self._attempt_children: dict[tuple[str, str], Counter] = {}
         self.clients: frozenset[str] = frozenset()
         self.requests = Counter(
             "pool_proxy_requests",
@@ -91,6 +93,8 @@ class Metrics:
     def configure(self, models: Iterable[str], clients: Iterable[str]) -> None:
         self.models = frozenset(models)
         self.clients = frozenset(clients)
+        self._request_children.clear()
+        self._attempt_children.clear()
 
     def model_label(self, model: str | None) -> str:
         if not model:
@@ -107,10 +111,24 @@ class Metrics:
         first_byte: float | None,
         overhead: float | None,
     ) -> None:
-        client_label = client if client in self.clients else "anonymous"
-        self.requests.labels(route, str(status), self.model_label(model), client_label).inc()
+        key = (route, status, model, client)
+        counter = self._request_children.get(key)
+        if counter is None:  # first time for these labels: resolve once, then a dict hit
+            client_label = client if client in self.clients else "anonymous"
+            counter = self.requests.labels(route, str(status), self.model_label(model), client_label)
+            if len(self._request_children) > 10_000:
+                self._request_children.clear()
+            self._request_children[key] = counter
+        counter.inc()
         self.latency.labels(route).observe(seconds)
         if first_byte is not None:
             self.first_byte.labels(route).observe(first_byte)
         if overhead is not None:
             self.overhead.observe(overhead)
+
+    def attempt(self, account: str, provider: str, outcome: str) -> None:
+        key = (account, outcome)
+        counter = self._attempt_children.get(key)
+        if counter is None:
+            counter = self._attempt_children[key] = self.attempts.labels(account, provider, outcome)
+        counter.inc()

@@ -238,7 +238,10 @@ def _state(r: Reader) -> StateConfig:
         key_prefix=r.text("key_prefix", d.key_prefix) or d.key_prefix,
         redis_timeout=r.duration("redis_timeout", d.redis_timeout),
         sentinel_master=r.text("sentinel_master"),
+        lease_ttl=r.duration("lease_ttl", d.lease_ttl),
     )
+    if state.lease_ttl <= 0:
+        r.error(r.key("lease_ttl"), "must be a positive duration")
     if not state.redis_url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
         r.error(r.key("redis_url"), "must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
     r.done()

@@ -84,6 +84,7 @@ class StateConfig:
     key_prefix: str = "pool-proxy:"
     redis_timeout: float = 0.1
     sentinel_master: str | None = None
+    lease_ttl: float = 30.0  # a crashed replica's concurrency leases expire after this
 
 
 @dataclass(frozen=True)

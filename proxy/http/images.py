@@ -48,8 +48,8 @@ def parse_images(raw: bytes) -> dict[str, Any]:
     return {"prompt": prompt, "n": n, "size": size, "model": model}
 
 
-def drawing_accounts(accounts: list[Account]) -> list[Account]:
-    found = [a for a in accounts if a.provider.capabilities.images]
+def drawing_accounts(accounts: list[Account]) -> tuple[Account, ...]:
+    found = tuple(a for a in accounts if a.provider.capabilities.images)
     if not found:
         raise ApiError(
             404,

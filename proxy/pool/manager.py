@@ -8,8 +8,9 @@ HTTP layer renders).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,7 +38,7 @@ StateListener = Callable[[str, AccountStatus, AccountStatus], None]
 OutcomeListener = Callable[["Account", Outcome], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: tuples of accounts key hot-path caches
 class Account:
     config: AccountConfig
     provider: Provider
@@ -46,7 +47,7 @@ class Account:
     def id(self) -> str:
         return self.config.id
 
-    @property
+    @functools.cached_property
     def candidate(self) -> Candidate:
         c = self.config
         return Candidate(c.id, c.rate_limit, c.max_concurrency, c.weight)
@@ -70,7 +71,7 @@ class AccountManager:
         self.clock = clock
         self.accounts: dict[str, Account] = {}
         self._serving: dict[str, tuple[Account, ...]] = {}
-        self._candidates: dict[tuple[str, ...], tuple[Candidate, ...]] = {}
+        self._candidates: dict[tuple[Account, ...], tuple[Candidate, ...]] = {}
         self.on_state: list[StateListener] = []
         self.on_outcome: list[OutcomeListener] = []
 
@@ -117,15 +118,16 @@ class AccountManager:
     async def acquire(
         self,
         cursor_key: str,
-        accounts: Sequence[Account],
+        accounts: tuple[Account, ...],
         client: ClientQuota | None,
         exclude: frozenset[str],
     ) -> Granted:
         """A lease on the next usable account, waiting up to `queue_timeout` if all are busy."""
-        ids = tuple(a.id for a in accounts)
-        candidates = self._candidates.get(ids)
+        candidates = self._candidates.get(accounts)
         if candidates is None:
-            candidates = self._candidates[ids] = tuple(a.candidate for a in accounts)
+            if len(self._candidates) > 4096:
+                self._candidates.clear()
+            candidates = self._candidates[accounts] = tuple(a.candidate for a in accounts)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.pool.queue_timeout
         while True:

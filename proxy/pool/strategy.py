@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Sequence
 
 from proxy.state.base import Candidate, Strategy
 
 
-def weighted_cycle(candidates: Sequence[Candidate]) -> list[Candidate]:
+def weighted_cycle(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
     """Each candidate `weight` times, interleaved (a,b,a,b,a for weights 3 and 2)."""
+    return _cycle(tuple(candidates))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cycle(candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
     if all(c.weight == 1 for c in candidates):
-        return list(candidates)
+        return candidates
     cycle: list[Candidate] = []
     for round_ in range(max(c.weight for c in candidates)):
         cycle.extend(c for c in candidates if c.weight > round_)
-    return cycle
+    return tuple(cycle)
 
 
 def order(
@@ -36,12 +42,15 @@ def order(
     cycle = weighted_cycle(candidates)
     start = cursor % len(cycle)
     rotated = cycle[start:] + cycle[:start]
-    seen: set[str] = set()
-    ordered = []
-    for c in rotated:
-        if c.id not in seen:
-            seen.add(c.id)
-            ordered.append(c)
+    if len(cycle) == len(candidates):
+        ordered = list(rotated)  # every weight is 1: the rotation has no repeats
+    else:
+        seen: set[str] = set()
+        ordered = []
+        for c in rotated:
+            if c.id not in seen:
+                seen.add(c.id)
+                ordered.append(c)
     if strategy == "least_busy":
         ordered.sort(key=lambda c: in_flight(c.id) / c.weight)  # stable: ties keep rotation
     return ordered

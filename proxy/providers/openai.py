@@ -166,30 +166,69 @@ def _check_first(events: bytes, now: float) -> None:
 
 
 def _inspect(events: bytes, sink: StreamSink, strip_usage: bool) -> bytes:
-    """Read usage (and text, when logging bodies); drop the usage-only chunk if unasked."""
+    """Read usage (and text, when logging bodies); drop the usage-only chunk if unasked.
+
+    Only events that can hold what is wanted are parsed: a stream's content chunks
+    pass through as the bytes they arrived as.
+    """
+    if not sink.collect_text:
+        return _take_usage(events, sink, strip_usage)
     kept = []
     for event in events.split(b"\n\n"):
         if not event.strip():
             continue
-        line = event.strip()
-        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
-            try:
-                payload = orjson.loads(line[5:].strip())
-            except orjson.JSONDecodeError:
-                payload = None
-            if isinstance(payload, dict):
-                usage = usage_of(payload.get("usage"))
+        has_usage = b'"usage":{' in event
+        if has_usage or (sink.collect_text and b'"content"' in event):
+            payload = _payload(event)
+            if payload is not None:
+                usage = usage_of(payload.get("usage")) if has_usage else None
                 if usage is not None:
                     sink.usage = usage
                     if strip_usage and not payload.get("choices"):
                         continue
                 if sink.collect_text:
-                    for choice in payload.get("choices") or ():
-                        content = (choice.get("delta") or {}).get("content")
-                        if isinstance(content, str):
-                            sink.text.append(content)
+                    sink.text.extend(_delta_texts(payload))
         kept.append(event + b"\n\n")
     return b"".join(kept)
+
+
+def _take_usage(events: bytes, sink: StreamSink, strip_usage: bool) -> bytes:
+    """The usage event(s) found by search, not by splitting every event."""
+    at = events.find(b'"usage":{')
+    while at >= 0:
+        start = events.rfind(b"\n\n", 0, at)
+        start = 0 if start < 0 else start + 2
+        end = events.find(b"\n\n", at)
+        end = len(events) if end < 0 else end + 2
+        payload = _payload(events[start:end])
+        usage = usage_of(payload.get("usage")) if payload is not None else None
+        if payload is not None and usage is not None:
+            sink.usage = usage
+            if strip_usage and not payload.get("choices"):
+                events = events[:start] + events[end:]
+                end = start
+        at = events.find(b'"usage":{', end)
+    return events
+
+
+def _payload(event: bytes) -> dict[str, Any] | None:
+    line = event.strip()
+    if not line.startswith(b"data:"):
+        return None
+    try:
+        payload = orjson.loads(line[5:].strip())
+    except orjson.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _delta_texts(payload: dict[str, Any]) -> list[str]:
+    texts = []
+    for choice in payload.get("choices") or ():
+        content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+    return texts
 
 
 def usage_of(raw: Any) -> Usage | None:

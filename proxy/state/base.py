@@ -19,7 +19,7 @@ from proxy.pool.status import AccountStatus
 Strategy = Literal["round_robin", "least_busy", "random"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: cheap as a cache key on the hot path
 class Candidate:
     """An account as admission sees it: its id and limits."""
 
