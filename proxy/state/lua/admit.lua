@@ -143,7 +143,7 @@ for _, i in ipairs(order) do
         if ARGV[10] == '0' then redis.call('INCR', KEYS[2]) end -- failover keeps the cursor
         result.lease = i
         result.probe = timed
-        result.count = count(i)
+        result.count = redis.call('ZCARD', c.leases)
         return cjson.encode(result)
       end
     end

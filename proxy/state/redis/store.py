@@ -46,6 +46,7 @@ T = TypeVar("T")
 
 RETRY_INTERVAL = 1.0  # seconds between reconnection attempts during an outage
 FLUSH_INTERVAL = 1.0  # seconds between usage counter flushes
+LISTEN_POLL = 0.5  # seconds a pub/sub read waits before checking for shutdown
 CAS_ATTEMPTS = 32
 MINUTES_KEPT = 120
 REFRESH_BATCH = 500
@@ -95,6 +96,7 @@ class RedisStore(StateStore):
         self._tasks: list[asyncio.Task[None]] = []
         self._recovery: asyncio.Task[None] | None = None
         self._outage_started = 0.0
+        self._closing = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -110,10 +112,12 @@ class RedisStore(StateStore):
         ]
 
     async def close(self) -> None:
+        self._closing = True
         tasks = [*self._tasks, *([self._recovery] if self._recovery else [])]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # redis-py's pub/sub read can swallow a cancel: the flag ends that loop
+            await asyncio.wait(tasks, timeout=LISTEN_POLL * 2)
         self._tasks, self._recovery = [], None
         for lease in list(self._held.values()):  # streams are over; do not wait for the TTL
             await self.release(lease)
@@ -278,15 +282,15 @@ class RedisStore(StateStore):
 
     async def _listen(self) -> None:
         """Apply other replicas' status changes and wake waiters on releases (pub/sub)."""
-        while True:
+        while not self._closing:
             await self._healthy.wait()
             pubsub = self._listener.pubsub()
             try:
                 async with asyncio.timeout(self.timeout * 5):
                     await pubsub.subscribe(self.keys.events)
                 await self._remote(self._reload)  # whatever changed while we were not listening
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                while not self._closing:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL)
                     if message is not None:
                         self._on_event(message["data"])
             except Unavailable:
