@@ -15,7 +15,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 SENTINEL_PORT = 26379
@@ -105,6 +107,7 @@ def connect(target: RedisTarget, timeout: float | None, connect_timeout: float) 
         "socket_connect_timeout": connect_timeout,
         "decode_responses": True,
         "retry_on_timeout": False,
+        "retry": Retry(NoBackoff(), 0),  # the store has its own deadline and fallback
     }
     if target.url is not None:
         return aioredis.Redis.from_url(target.url, **options)
