@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from proxy.config import ConfigError, parse_config
 from proxy.state.redis.target import RedisTarget, parse_target
 
 
@@ -58,3 +59,16 @@ def test_sentinel_master_key_turns_a_plain_url_into_a_sentinel_list() -> None:
 def test_malformed_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_target(url)
+
+
+def test_config_names_a_bad_redis_url_and_lease_ttl() -> None:
+    state = {"backend": "redis", "redis_url": "redis+sentinel://s1:26379", "lease_ttl": 0}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"state": state})
+    assert any(e.startswith("state.redis_url:") and "service name" in e for e in caught.value.errors)
+    assert "state.lease_ttl: must be a positive duration" in caught.value.errors
+
+
+def test_config_reads_lease_ttl() -> None:
+    config = parse_config({"state": {"backend": "redis", "lease_ttl": "45s"}})
+    assert config.state.lease_ttl == 45.0

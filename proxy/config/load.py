@@ -244,6 +244,13 @@ def _state(r: Reader) -> StateConfig:
         r.error(r.key("lease_ttl"), "must be a positive duration")
     if not state.redis_url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
         r.error(r.key("redis_url"), "must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
+    elif state.backend == "redis":
+        from proxy.state.redis.target import parse_target
+
+        try:
+            parse_target(state.redis_url, state.sentinel_master)
+        except ValueError as exc:
+            r.error(r.key("redis_url"), str(exc))
     r.done()
     return state
 
