@@ -114,9 +114,10 @@ class Scripts:
         raw = await self._admit(keys=keys, args=args)
         return _admission(orjson.loads(raw), candidates, token)
 
-    async def release(self, lease: Lease, message: bytes) -> None:
+    async def release(self, lease: Lease, message: bytes, limit: int = 0) -> None:
+        """Free the lease; `message` goes out if the account was full (`limit`) or probing."""
         keys = (self.keys.leases(lease.account_id), self.keys.probe(lease.account_id))
-        await self._release(keys=keys, args=(lease.token, self.keys.events, message))
+        await self._release(keys=keys, args=(lease.token, self.keys.events, message, str(limit)))
 
     async def refresh(self, leases: Sequence[Lease], lease_ttl: float) -> int:
         keys: list[str] = []

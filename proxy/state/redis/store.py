@@ -16,6 +16,7 @@ import random
 import secrets
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -53,6 +54,14 @@ REFRESH_BATCH = 500
 UNRELEASED_KEPT = 10_000
 
 
+@dataclass(frozen=True)
+class Held:
+    """A lease this process holds in Redis, and its account's concurrency limit."""
+
+    lease: Lease
+    limit: int
+
+
 class Unavailable(Exception):
     """Redis did not answer in time; the caller serves from local state."""
 
@@ -84,7 +93,8 @@ class RedisStore(StateStore):
         self.fallback = MemoryStore(None, clock)
         self._status: dict[str, tuple[int, AccountStatus]] = {}  # id -> (version, status)
         self._in_flight: dict[str, int] = {}  # last lease count seen in Redis
-        self._held: dict[str, Lease] = {}  # Redis leases of this process, kept alive
+        self._held: dict[str, Held] = {}  # Redis leases of this process, kept alive
+        self._releasing: set[asyncio.Task[None]] = set()
         self._local: set[str] = set()  # tokens of leases the fallback gave out
         self._unreleased: list[Lease] = []  # released during an outage
         self._dirty: set[str] = set()  # statuses changed during an outage
@@ -119,8 +129,10 @@ class RedisStore(StateStore):
         if tasks:  # redis-py's pub/sub read can swallow a cancel: the flag ends that loop
             await asyncio.wait(tasks, timeout=LISTEN_POLL * 2)
         self._tasks, self._recovery = [], None
-        for lease in list(self._held.values()):  # streams are over; do not wait for the TTL
-            await self.release(lease)
+        for held in list(self._held.values()):  # streams are over; do not wait for the TTL
+            await self.release(held.lease)
+        if self._releasing:
+            await asyncio.wait(self._releasing, timeout=self.timeout * 2)
         await self._flush()
         await self.redis.aclose()
         await self._listener.aclose()
@@ -189,7 +201,7 @@ class RedisStore(StateStore):
             self._dirty.discard(account_id)
         while self._unreleased:
             lease = self._unreleased[-1]
-            await self._remote(partial(self.scripts.release, lease, _released(lease)))
+            await self._remote(partial(self.scripts.release, lease, _released(lease), 1))
             self._unreleased.pop()
         await self._remote(self._reload)
         await self._flush()
@@ -343,8 +355,10 @@ class RedisStore(StateStore):
             with contextlib.suppress(Unavailable):
                 admission, count = await self._remote(call)
                 if admission.lease is not None:
-                    self._held[token] = admission.lease
-                    self._in_flight[admission.lease.account_id] = count
+                    lease = admission.lease
+                    limit = next(c.max_concurrency or 0 for c in candidates if c.id == lease.account_id)
+                    self._held[token] = Held(lease, limit)
+                    self._in_flight[lease.account_id] = count
                 return admission
         admission = await self.fallback.admit(client, candidates, strategy, cursor_key, exclude, now)
         if admission.lease is not None:
@@ -352,19 +366,33 @@ class RedisStore(StateStore):
         return admission
 
     async def release(self, lease: Lease) -> None:
+        """Give the lease back. The Redis call runs in the background: the client's answer
+        does not wait for it (a crash in between costs the lease's TTL, nothing else)."""
         if lease.token in self._local:
             self._local.discard(lease.token)
             await self.fallback.release(lease)
             self._notify()
             return
-        if self._held.pop(lease.token, None) is not None:
+        held = self._held.pop(lease.token, None)
+        if held is not None:
             self._in_flight[lease.account_id] = max(0, self._in_flight.get(lease.account_id, 1) - 1)
-        if not self.degraded:
-            with contextlib.suppress(Unavailable):
-                await self._remote(partial(self.scripts.release, lease, _released(lease)))
-                self._notify()
-                return
-        if len(self._unreleased) < UNRELEASED_KEPT:  # else the TTL frees it
+        if self.degraded:
+            self._keep_unreleased(lease)
+            return
+        task = asyncio.get_running_loop().create_task(self._release(lease, held.limit if held else 1))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release(self, lease: Lease, limit: int) -> None:
+        try:
+            await self._remote(partial(self.scripts.release, lease, _released(lease), limit))
+        except Unavailable:
+            self._keep_unreleased(lease)
+            return
+        self._notify()
+
+    def _keep_unreleased(self, lease: Lease) -> None:
+        if len(self._unreleased) < UNRELEASED_KEPT:  # else its TTL frees it
             self._unreleased.append(lease)
         self._notify()
 
@@ -380,7 +408,7 @@ class RedisStore(StateStore):
     async def _keep_leases(self) -> None:
         while True:
             await asyncio.sleep(self.lease_ttl / 3)
-            await self.refresh(list(self._held.values()))
+            await self.refresh([held.lease for held in self._held.values()])
 
     # -- usage ------------------------------------------------------------------------------
 
