@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from proxy.config import ConfigError, parse_config
+import pytest
+import redis.asyncio as aioredis
+
+from proxy.clock import FakeClock
+from proxy.config import ConfigError, StateConfig, parse_config
+from proxy.pool.status import AccountStatus, State
+from proxy.state.redis import RedisStore
 from proxy.state.redis.target import RedisTarget, parse_target
+from tests.fakes.redis_server import PrivateRedis, PrivateSentinel
 
 
 @pytest.mark.parametrize(
@@ -72,3 +79,26 @@ def test_config_names_a_bad_redis_url_and_lease_ttl() -> None:
 def test_config_reads_lease_ttl() -> None:
     config = parse_config({"state": {"backend": "redis", "lease_ttl": "45s"}})
     assert config.state.lease_ttl == 45.0
+
+
+async def test_the_store_finds_its_master_through_sentinel(tmp_path: Path) -> None:
+    master = PrivateRedis()
+    await master.start()
+    sentinel = PrivateSentinel(master.port, tmp_path)
+    try:
+        await sentinel.start()
+        url = f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0"
+        config = StateConfig(backend="redis", redis_url=url, key_prefix="sentinel-test:", redis_timeout=1.0)
+        store = RedisStore(config, FakeClock())
+        await store.start()
+        try:
+            assert not store.degraded
+            await store.update("acct", lambda s: AccountStatus(State.DISABLED))
+            direct = aioredis.Redis.from_url(master.url, decode_responses=True)
+            assert await direct.hget("sentinel-test:v1:status:acct", "state") == "disabled"
+            await direct.aclose()
+        finally:
+            await store.close()
+    finally:
+        sentinel.stop()
+        master.stop()

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -46,14 +47,15 @@ class PrivateRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
+    def arguments(self) -> list[str]:
+        return ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
     async def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (tests/prepare.sh installs it)")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [binary, *self.arguments()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = aioredis.Redis.from_url(self.url, socket_connect_timeout=0.2)
         try:
@@ -72,6 +74,20 @@ class PrivateRedis:
             self.process.kill()
             self.process.wait(5)
             self.process = None
+
+
+class PrivateSentinel(PrivateRedis):
+    """A Sentinel watching one master, as a managed HA Redis would have."""
+
+    def __init__(self, master_port: int, workdir: Path, service: str = "mymaster") -> None:
+        super().__init__()
+        self.config = workdir / f"sentinel-{self.port}.conf"  # Sentinel rewrites its config file
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\nsentinel monitor {service} 127.0.0.1 {master_port} 1\n"
+        )
+
+    def arguments(self) -> list[str]:
+        return [str(self.config), "--sentinel"]
 
 
 @pytest.fixture
