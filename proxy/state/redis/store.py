@@ -195,10 +195,12 @@ class RedisStore(StateStore):
                     break  # nobody changed it: in sync
                 if ver > known and not (dirty and mine.changed_at > theirs.changed_at):
                     break  # changed elsewhere, and more recently: theirs wins
-                self._dirty.discard(account_id)
-                if await self._remote(partial(self._write, account_id, ver, mine, known + 1)) > 0:
+                written = await self._remote(partial(self._write, account_id, ver, mine, known + 1))
+                if written > 0:
+                    self._dirty.discard(account_id)
+                    self._remember(account_id, written, mine)
                     break
-            self._dirty.discard(account_id)
+            self._dirty.discard(account_id)  # decided (a failure above leaves it for the next try)
         while self._unreleased:
             lease = self._unreleased[-1]
             await self._remote(partial(self.scripts.release, lease, _released(lease), 1))
