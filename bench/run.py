@@ -211,6 +211,10 @@ def render(
 
 def main() -> int:
     settings = Settings.from_env(smoke="--smoke" in sys.argv[1:])
+    taken = [p for p in (UPSTREAM_PORT, SLOW_PORT, *PORTS.values()) if not procs.port_is_free(p)]
+    if taken:
+        log(f"cannot run: ports {taken} are in use (another bench, or a leftover process?)")
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="pool-proxy-bench-"))
     log(f"settings {settings}; work dir {workdir}")
     failed: dict[str, str] = {}

@@ -42,6 +42,13 @@ if [[ $SMOKE -eq 0 && ${BENCH_LITELLM:-1} == 1 ]]; then
     bash "$HERE/setup_litellm.sh"
 fi
 
+# Two runs at once would share the cores and the ports: wait for the other one.
+exec 9>"${TMPDIR:-/tmp}/pool-proxy-bench.lock"
+if ! flock -n 9; then
+    echo "bench: another bench run is going on; waiting for it (at most 20 min)"
+    flock -w 1200 9 || { echo "bench: gave up waiting for the other run" >&2; exit 2; }
+fi
+
 # Each open stream costs a gateway two sockets: take all the hard limit allows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
