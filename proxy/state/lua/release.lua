@@ -1,13 +1,17 @@
--- release (schema v1): give back a concurrency lease and the probe slot it may hold.
+-- release (schema v1): give back concurrency leases and the probe slots they may hold.
 -- Replicas are told (waiting requests wake up and try again) only when someone can be
 -- waiting for this: the account was at its concurrency limit, or its probe slot is free.
--- KEYS: leases, probe.  ARGV: lease token, channel, message, concurrency limit (0 = none).
-local before = redis.call('ZCARD', KEYS[1])
-redis.call('ZREM', KEYS[1], ARGV[1])
-local probe = redis.call('GET', KEYS[2]) == ARGV[1]
-if probe then redis.call('DEL', KEYS[2]) end
-local limit = tonumber(ARGV[4])
-if probe or (limit > 0 and before >= limit) then
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
+-- KEYS: per lease: leases, probe.  ARGV: channel, then per lease: token, concurrency
+-- limit (0 = none), message.
+for i = 1, #KEYS / 2 do
+  local leases, probe = KEYS[i * 2 - 1], KEYS[i * 2]
+  local token, limit, message = ARGV[i * 3 - 1], tonumber(ARGV[i * 3]), ARGV[i * 3 + 1]
+  local before = redis.call('ZCARD', leases)
+  redis.call('ZREM', leases, token)
+  local probing = redis.call('GET', probe) == token
+  if probing then redis.call('DEL', probe) end
+  if probing or (limit > 0 and before >= limit) then
+    redis.call('PUBLISH', ARGV[1], message)
+  end
 end
-return 1
+return #KEYS / 2

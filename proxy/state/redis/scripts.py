@@ -116,8 +116,15 @@ class Scripts:
 
     async def release(self, lease: Lease, message: bytes, limit: int = 0) -> None:
         """Free the lease; `message` goes out if the account was full (`limit`) or probing."""
-        keys = (self.keys.leases(lease.account_id), self.keys.probe(lease.account_id))
-        await self._release(keys=keys, args=(lease.token, self.keys.events, message, str(limit)))
+        await self.release_many([(lease, message, limit)])
+
+    async def release_many(self, leases: Sequence[tuple[Lease, bytes, int]]) -> None:
+        keys: list[str] = []
+        args: list[str | bytes] = [self.keys.events]
+        for lease, message, limit in leases:
+            keys += [self.keys.leases(lease.account_id), self.keys.probe(lease.account_id)]
+            args += [lease.token, str(limit), message]
+        await self._release(keys=keys, args=args)
 
     async def refresh(self, leases: Sequence[Lease], lease_ttl: float) -> int:
         keys: list[str] = []

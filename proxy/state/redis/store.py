@@ -95,6 +95,7 @@ class RedisStore(StateStore):
         self._in_flight: dict[str, int] = {}  # last lease count seen in Redis
         self._held: dict[str, Held] = {}  # Redis leases of this process, kept alive
         self._releasing: set[asyncio.Task[None]] = set()
+        self._to_release: list[tuple[Lease, bytes, int]] = []  # batched into one call
         self._local: set[str] = set()  # tokens of leases the fallback gave out
         self._unreleased: list[Lease] = []  # released during an outage
         self._dirty: set[str] = set()  # statuses changed during an outage
@@ -381,15 +382,25 @@ class RedisStore(StateStore):
         if self.degraded:
             self._keep_unreleased(lease)
             return
-        task = asyncio.get_running_loop().create_task(self._release(lease, held.limit if held else 1))
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
+        self._to_release.append((lease, _released(lease), held.limit if held else 1))
+        if len(self._to_release) == 1:  # the first of this loop turn schedules the batch
+            task = asyncio.get_running_loop().create_task(self._release_batch())
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
 
-    async def _release(self, lease: Lease, limit: int) -> None:
+    async def _release_batch(self) -> None:
+        """Releases of one event-loop turn go to Redis in one call."""
+        await asyncio.sleep(0)
+        batch, self._to_release = self._to_release[:REFRESH_BATCH], self._to_release[REFRESH_BATCH:]
+        if self._to_release:
+            task = asyncio.get_running_loop().create_task(self._release_batch())
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
         try:
-            await self._remote(partial(self.scripts.release, lease, _released(lease), limit))
+            await self._remote(partial(self.scripts.release_many, batch))
         except Unavailable:
-            self._keep_unreleased(lease)
+            for lease, _, _ in batch:
+                self._keep_unreleased(lease)
             return
         self._notify()
 
