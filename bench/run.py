@@ -43,6 +43,7 @@ class Settings:
     streams: int
     litellm_streams: int
     with_litellm: bool
+    backends: tuple[str, ...]
     stream_interval: float
 
     @classmethod
@@ -56,6 +57,7 @@ class Settings:
             streams=int(env("BENCH_STREAMS", "200" if smoke else "10000")),
             litellm_streams=int(env("BENCH_LITELLM_STREAMS", "1000")),
             with_litellm=env("BENCH_LITELLM", "0" if smoke else "1") == "1",
+            backends=tuple(b for b in env("BENCH_BACKENDS", "memory,redis").split(",") if b),
             stream_interval=float(env("BENCH_STREAM_INTERVAL", "5")),
         )
 
@@ -81,9 +83,9 @@ def ensure_redis() -> bool:
 def make_targets(settings: Settings, workdir: Path, failed: dict[str, str]) -> list[Target]:
     chosen: list[Target] = [Direct(UPSTREAM_PORT, workdir / "direct")]
     if targets.pool_proxy_installed():
-        chosen += [PoolProxy(b, PORTS[b], workdir / f"pool-proxy-{b}") for b in ("memory", "redis")]
+        chosen += [PoolProxy(b, PORTS[b], workdir / f"pool-proxy-{b}") for b in settings.backends]
     else:
-        for backend in ("memory", "redis"):
+        for backend in settings.backends:
             failed[f"pool-proxy ({backend})"] = "not runnable: `python -m proxy serve --help` fails"
     if settings.with_litellm:
         if LiteLLM.installed():
@@ -141,6 +143,8 @@ def run_load(settings: Settings, live: list[Target], workdir: Path, failed: dict
 
 
 def run_streams(settings: Settings, live: list[Target], workdir: Path) -> list[dict[str, Any]]:
+    if settings.streams <= 0:
+        return []
     slow = streams.SlowUpstream(SLOW_PORT, settings.stream_interval, workdir / "slow")
     slow.start()
     cap = streams.max_streams_here()
@@ -204,7 +208,7 @@ def render(
         f"# pool-proxy benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n{env}\n\n"
         f"## Load (fast fake upstream)\n\n{report.load_table(results, scenarios, failed)}\n"
         f"## Open streams (slow upstream, one chunk every {settings.stream_interval:g} s)\n\n"
-        f"{report.streams_table(stream_results)}{notes}\n\n"
+        f"{report.streams_table(stream_results) if stream_results else 'skipped'}{notes}\n\n"
         f"## Targets\n\n{report.targets_table(results, scenarios, stream_results, failed)}"
     )
 
