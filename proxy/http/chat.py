@@ -107,8 +107,6 @@ async def _relay(request: web.Request, gateway: Gateway, ex: Exchange) -> web.St
         )
         await response.prepare(request)
         stream = streams.add(response)
-        if gateway.metrics is not None:
-            gateway.metrics.open_streams.inc()
         try:
             await stream.write(opened.first)
             try:
@@ -121,8 +119,6 @@ async def _relay(request: web.Request, gateway: Gateway, ex: Exchange) -> web.St
                 await stream.write(_error_event(exc) + DONE)
         finally:
             streams.remove(stream)
-            if gateway.metrics is not None:
-                gateway.metrics.open_streams.dec()
         await response.write_eof()
         return response
     finally:

@@ -74,6 +74,7 @@ class MemoryStore(StateStore):
         self._clients = Buckets()
         self._accounts = Buckets()
         self._usage: UsageTable = {}
+        self._pending: dict[tuple[str, str, str, str], list[int]] = {}
         self._minutes: dict[int, list[int]] = {}
         self._changed = asyncio.Event()
         self._save_task: asyncio.Task[None] | None = None
@@ -118,22 +119,27 @@ class MemoryStore(StateStore):
             "version": SNAPSHOT_VERSION,
             "saved_at": self.clock.now(),
             "accounts": {k: v.to_dict() for k, v in self._status.items()},
-            "usage": self._usage,
+            "usage": self._fold(),
         }
 
     def save_now(self) -> None:
-        """Write the snapshot atomically: a temp file, fsync, then rename over the old one."""
-        if self.path is None:
-            return
-        data = orjson.dumps(self.snapshot())
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        if self.path is not None:
+            self._write(self.path, orjson.dumps(self.snapshot()))
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        """Write the snapshot atomically: a temp file, fsync, then rename over the old one.
+
+        Static on purpose: it runs in a worker thread and must touch no store state.
+        """
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            os.replace(tmp, path)
         except OSError as exc:
             log.error("could not write state snapshot", extra={"error": str(exc)})
 
@@ -148,7 +154,8 @@ class MemoryStore(StateStore):
     async def _save_later(self) -> None:
         await asyncio.sleep(SNAPSHOT_DELAY)
         self._save_task = None
-        await asyncio.to_thread(self.save_now)
+        if self.path is not None:  # serialised here, on the loop; only the disk write is threaded
+            await asyncio.to_thread(self._write, self.path, orjson.dumps(self.snapshot()))
 
     def _notify(self) -> None:
         self._changed.set()
@@ -258,34 +265,43 @@ class MemoryStore(StateStore):
     # -- usage ------------------------------------------------------------------------------
 
     def record_usage(self, record: UsageRecord) -> None:
-        day = self._usage.setdefault(record.day, {})
-        counts = (
-            1,
-            0 if record.ok else 1,
-            record.prompt_tokens,
-            record.completion_tokens,
-            1 if record.estimated else 0,
-        )
-        for dimension, name in (
-            ("client", record.client),
-            ("account", record.account),
-            ("model", record.model),
-        ):
-            if not name:
-                continue
-            row = day.setdefault(dimension, {}).setdefault(name, dict.fromkeys(USAGE_FIELDS, 0))
-            for field, count in zip(USAGE_FIELDS, counts, strict=True):
-                row[field] += count
-        minute = self._minutes.setdefault(record.minute, [0, 0])
-        minute[0] += 1
-        minute[1] += 0 if record.ok else 1
-        if len(self._minutes) > MINUTES_KEPT:
+        """A few integer additions per request; the per-day tables are built when read."""
+        key = (record.day, record.client, record.account, record.model)
+        row = self._pending.get(key)
+        if row is None:
+            row = self._pending[key] = [0, 0, 0, 0, 0]
+        row[0] += 1
+        row[2] += record.prompt_tokens
+        row[3] += record.completion_tokens
+        if not record.ok:
+            row[1] += 1
+        if record.estimated:
+            row[4] += 1
+        minute = self._minutes.get(record.minute)
+        if minute is None:
+            minute = self._minutes[record.minute] = [0, 0]
             for old in sorted(self._minutes)[:-MINUTES_KEPT]:
                 del self._minutes[old]
+        minute[0] += 1
+        if not record.ok:
+            minute[1] += 1
         self._dirty()
 
+    def _fold(self) -> UsageTable:
+        """Move the tallies of recent requests into the per-day, per-dimension table."""
+        for (day, client, account, model), counts in self._pending.items():
+            table = self._usage.setdefault(day, {})
+            for dimension, name in (("client", client), ("account", account), ("model", model)):
+                if not name:
+                    continue
+                row = table.setdefault(dimension, {}).setdefault(name, dict.fromkeys(USAGE_FIELDS, 0))
+                for field, count in zip(USAGE_FIELDS, counts, strict=True):
+                    row[field] += count
+        self._pending.clear()
+        return self._usage
+
     async def usage(self, first_day: str, last_day: str) -> UsageTable:
-        return {d: v for d, v in self._usage.items() if first_day <= d <= last_day}
+        return {d: v for d, v in self._fold().items() if first_day <= d <= last_day}
 
     async def minutes(self, since_minute: int) -> dict[int, tuple[int, int]]:
         return {m: (v[0], v[1]) for m, v in self._minutes.items() if m >= since_minute}
