@@ -59,11 +59,12 @@ class ClientDirectory:
         return client
 
 
-def build_store(config: Config, clock: Clock) -> StateStore:
+def build_store(config: Config, clock: Clock, metrics: Metrics | None) -> StateStore:
     if config.state.backend == "redis":
         from proxy.state.redis import RedisStore
 
-        store: StateStore = RedisStore(config.state, clock)
+        on_error = metrics.store_errors.labels("redis_call").inc if metrics is not None else None
+        store: StateStore = RedisStore(config.state, clock, on_error=on_error)
         return store
     return MemoryStore(config.state.path, clock)
 
@@ -72,11 +73,11 @@ class Gateway:
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or Clock()
-        self.store = build_store(config, self.clock)
+        self.metrics = Metrics() if config.metrics.enabled else None
+        self.store = build_store(config, self.clock, self.metrics)
         self.manager = AccountManager(config.pool, self.store, self.clock)
         self.dispatcher = Dispatcher(self.manager)
         self.clients = ClientDirectory(config.clients)
-        self.metrics = Metrics() if config.metrics.enabled else None
         self.ctx: ProviderContext | None = None
         self.started_at = time.time()
         self._minute, self._day = -1, ""

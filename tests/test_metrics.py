@@ -114,3 +114,16 @@ async def test_disabled_metrics_answer_404(upstream, start_gateway):
     gw = await start_gateway(base_config(upstream, metrics={"enabled": False}))
     async with gw.http.get(f"{gw.url}/metrics") as resp:
         assert resp.status == 404
+
+
+async def test_unreachable_redis_is_counted_as_store_errors_and_requests_still_succeed(
+    upstream, start_gateway
+):
+    state = {"backend": "redis", "redis_url": "redis://127.0.0.1:1/0", "redis_timeout": "50ms"}
+    gw = await start_gateway(base_config(upstream, state=state))
+    reply = await gw.client().chat.completions.create(**chat())
+    assert reply.choices[0].message.content == "Hello from the fake upstream!"
+    samples = await scrape(gw)
+    assert total(samples, "pool_proxy_state_store_errors_total") >= 1
+    async with gw.http.get(f"{gw.url}/readyz") as resp:
+        assert (await resp.json())["degraded"] is True
