@@ -14,6 +14,7 @@ from proxy.gateway import Client, Gateway
 from proxy.http.auth import authenticate
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import cors_headers, request_id
+from proxy.http.streams import EventStreamResponse
 from proxy.outcome import OK, Outcome, UpstreamError
 from proxy.pool.manager import rate_headers
 from proxy.providers.base import Usage
@@ -97,7 +98,7 @@ async def _relay(request: web.Request, gateway: Gateway, ex: Exchange) -> web.St
     try:
         ex.first_byte = time.perf_counter() - ex.started
         ex.overhead = ex.first_byte - ex.trace.upstream_seconds
-        response = web.StreamResponse(
+        response = EventStreamResponse(
             headers={
                 **SSE_HEADERS,
                 **_headers(ex),
@@ -117,9 +118,9 @@ async def _relay(request: web.Request, gateway: Gateway, ex: Exchange) -> web.St
                 outcome = exc.outcome
                 ex.error = f"stream broke: {exc.outcome.reason}"
                 await stream.write(_error_event(exc) + DONE)
+            await stream.finish()
         finally:
             streams.remove(stream)
-        await response.write_eof()
         return response
     finally:
         await opened.rest.aclose()

@@ -17,24 +17,44 @@ KEEPALIVE_EVERY = 15.0
 KEEPALIVE = b": keepalive\n\n"
 
 
+class EventStreamResponse(web.StreamResponse):
+    """An SSE response whose headers leave with its first chunk (one write, not two),
+    as aiohttp already does for plain responses."""
+
+    _send_headers_immediately = False
+
+
 class OpenStream:
-    __slots__ = ("last", "response", "task")
+    __slots__ = ("done", "last", "response", "task")
 
     def __init__(self, response: web.StreamResponse, task: asyncio.Task[object] | None) -> None:
         self.response = response
         self.task = task
         self.last = asyncio.get_running_loop().time()
+        self.done = False
 
     async def write(self, data: bytes) -> None:
-        await self.response.write(data)
+        """Send `data`; the chunk that carries `[DONE]` also ends the HTTP response, so the
+        last event and the end of the chunked body share one write."""
+        if self.done:
+            return
+        if data.endswith(DONE):
+            self.done = True
+            await self.response.write_eof(data)
+        else:
+            await self.response.write(data)
         self.last = asyncio.get_running_loop().time()
+
+    async def finish(self) -> None:
+        if not self.done:
+            self.done = True
+            await self.response.write_eof()
 
 
 class OpenStreams:
     def __init__(self) -> None:
         self.open: set[OpenStream] = set()
         self._ticker: asyncio.Task[None] | None = None
-        self.on_change: list[object] = []
 
     def add(self, response: web.StreamResponse) -> OpenStream:
         stream = OpenStream(response, asyncio.current_task())
@@ -76,10 +96,9 @@ class OpenStreams:
         event = sse(envelope("The gateway is shutting down.", "service_unavailable_error", "shutting_down"))
         for stream in list(self.open):
             with contextlib.suppress(Exception):
-                await stream.response.write(event + DONE)
-                # End the HTTP response too: a cancelled handler never gets to, and a client
+                # Ends the HTTP response too: a cancelled handler never gets to, and a client
                 # would see a truncated chunked body instead of a finished stream.
-                await stream.response.write_eof()
+                await stream.write(event + DONE)
             if stream.task is not None:
                 stream.task.cancel()
         while self.open and loop.time() < deadline + 5:
