@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -31,9 +32,15 @@ def free_port() -> int:
 
 
 async def spawn(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+    *args: str,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    output: int = asyncio.subprocess.DEVNULL,
 ) -> asyncio.subprocess.Process:
-    """`python -m proxy <args>` with a clean account environment plus `env`."""
+    """`python -m proxy <args>` with a clean account environment plus `env`.
+
+    `output=asyncio.subprocess.PIPE` to read what it prints (then keep reading it, or a
+    full pipe blocks the gateway)."""
     base = {k: v for k, v in os.environ.items() if k not in ACCOUNT_ENV}
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -41,18 +48,20 @@ async def spawn(
         "proxy",
         *args,
         cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=output,
+        stderr=output,
         env={**base, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})},
     )
 
 
-async def wait_ready(url: str, timeout: float = 15.0) -> None:
-    """Poll `/readyz` until the gateway answers 200."""
+async def wait_ready(url: str, timeout: float = 15.0, alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll `/readyz` until the gateway answers 200 (failing early if `alive()` turns false)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with aiohttp.ClientSession() as http:
         while True:
+            if not alive():
+                raise AssertionError(f"{url}: the gateway exited before it was ready")
             try:
                 async with http.get(f"{url}/readyz") as resp:
                     if resp.status == 200:

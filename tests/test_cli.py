@@ -30,7 +30,7 @@ async def read_until(stream: asyncio.StreamReader, pattern: str, timeout: float 
 
 async def test_first_run_serves_demo_and_prints_a_client_key(tmp_path):
     port = free_port()
-    proc = await spawn("serve", "--port", str(port), cwd=tmp_path)
+    proc = await spawn("serve", "--port", str(port), cwd=tmp_path, output=asyncio.subprocess.PIPE)
     try:
         assert proc.stderr is not None
         log, key = await read_until(proc.stderr, r"sk-pool-[A-Za-z0-9_-]+")

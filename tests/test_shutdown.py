@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +15,7 @@ import yaml
 
 from tests.conftest import ALICE, base_config, chat
 from tests.fakes.openai_upstream import FakeOpenAI, Step
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import free_port, spawn, wait_ready
 
 
 @dataclass
@@ -49,21 +39,10 @@ async def serve_process(tmp_path: Path) -> AsyncIterator[object]:
         raw["state"] = {"path": str(tmp_path / "state.json")}
         config = tmp_path / "accounts.yaml"
         config.write_text(yaml.safe_dump(raw))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "proxy",
-            "serve",
-            "--config",
-            str(config),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        proc = await spawn("serve", "--config", str(config))
         process = Process(proc, f"http://127.0.0.1:{port}", tmp_path / "state.json")
         started.append(process)
-        await wait_ready(process)
+        await wait_ready(process.url, alive=lambda: proc.returncode is None)
         return process
 
     yield start
@@ -71,22 +50,6 @@ async def serve_process(tmp_path: Path) -> AsyncIterator[object]:
         if process.proc.returncode is None:
             process.proc.kill()
             await process.proc.wait()
-
-
-async def wait_ready(process: Process, timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with aiohttp.ClientSession() as http:
-        while loop.time() < deadline:
-            assert process.proc.returncode is None, "the gateway exited at start"
-            try:
-                async with http.get(f"{process.url}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the gateway did not become ready")
 
 
 async def open_stream(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientResponse:

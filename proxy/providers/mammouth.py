@@ -211,7 +211,7 @@ class MammouthProvider(Provider):
         answer: list[str] = []
         clean = False
         try:
-            try:
+            with transport_errors("mammouth", "stream"):
                 if _is_json(resp):
                     answer.append(self._json_answer(await resp.read()))
                     if answer[0]:
@@ -226,10 +226,6 @@ class MammouthProvider(Provider):
                     if tail:
                         answer.append(tail)
                         yield writer.content(tail)
-            except TimeoutError:
-                raise transient("mammouth stream stalled", timeout=True) from None
-            except aiohttp.ClientError as exc:
-                raise transient(f"mammouth stream broke: {type(exc).__name__}") from None
             text = "".join(answer)
             if not text:
                 raise transient("mammouth stream ended without content")

@@ -4,8 +4,6 @@ as `transient`, and a bounded read of a failed answer's body."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import aiohttp
 
@@ -20,15 +18,28 @@ def read_timeout(idle: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=idle)
 
 
-@contextmanager
-def transport_errors(upstream: str, doing: str = "connection") -> Iterator[None]:
-    """Timeouts and connection errors inside the block become a `transient` UpstreamError."""
-    try:
-        yield
-    except TimeoutError:
-        raise transient(f"{upstream} timed out", timeout=True) from None
-    except aiohttp.ClientError as exc:
-        raise transient(f"{upstream} {doing} failed: {type(exc).__name__}") from None
+class transport_errors:
+    """Timeouts and connection errors inside the block become a `transient` UpstreamError.
+
+    A class rather than a generator-based context manager: it sits on the hot path.
+    """
+
+    __slots__ = ("doing", "upstream")
+
+    def __init__(self, upstream: str, doing: str = "connection") -> None:
+        self.upstream = upstream
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is None:
+            return
+        if issubclass(kind, TimeoutError):
+            raise transient(f"{self.upstream} timed out", timeout=True) from None
+        if issubclass(kind, aiohttp.ClientError):
+            raise transient(f"{self.upstream} {self.doing} failed: {kind.__name__}") from None
 
 
 async def error_body(resp: aiohttp.ClientResponse) -> bytes:

@@ -6,13 +6,14 @@ import asyncio
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+
+from tests.processes import free_port
 
 REDIS_URL = os.environ.get("POOL_PROXY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -30,13 +31,6 @@ async def delete_prefix(url: str, prefix: str) -> None:
             await client.delete(*batch[start : start + 500])
     finally:
         await client.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PrivateRedis:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -10,12 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 
-from tests.fakes.redis_server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import ROOT, free_port, wait_ready
 
 
 class Replica:
@@ -46,20 +42,13 @@ class Replica:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with aiohttp.ClientSession() as http:
-            while loop.time() < deadline:
-                if self.process.poll() is not None:
-                    break
-                try:
-                    async with http.get(f"{self.url}/readyz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"replica {self.name} did not become ready:\n{self.log_path.read_text()[-3000:]}")
+        process = self.process
+        try:
+            await wait_ready(self.url, timeout, alive=lambda: process.poll() is None)
+        except AssertionError:
+            raise RuntimeError(
+                f"replica {self.name} did not become ready:\n{self.log_path.read_text()[-3000:]}"
+            ) from None
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as when a container is killed."""
