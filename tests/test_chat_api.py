@@ -352,3 +352,14 @@ async def test_keepalive_comments_while_the_upstream_is_slow(upstream, start_gat
         raw = await resp.read()
     assert b": keepalive\n\n" in raw
     assert raw.endswith(b"data: [DONE]\n\n")
+
+
+async def test_client_giving_up_on_a_non_streaming_call_cancels_the_upstream(upstream, start_gateway):
+    upstream.default = Step(delay=30)
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    request = asyncio.create_task(gw.client().chat.completions.create(**chat()))
+    await until(lambda: len(upstream.seen) == 1)
+    request.cancel()  # the client disconnects while the upstream is still thinking
+    await until(lambda: upstream.closed_by_client == 1, timeout=2)
+    await until(lambda: gw.gateway.store.in_flight("acct-1") == 0)
+    assert (await gw.account("acct-1"))["failures"] == 0  # the account did nothing wrong

@@ -75,10 +75,14 @@ class FakeOpenAI:
         self.seen.append(Seen(key, body, dict(request.headers)))
         queue = self.scripts.get(key)
         step = queue.popleft() if queue else self.default
-        if step.delay and step.kind != "slow":
-            await asyncio.sleep(step.delay)
-        if step.kind == "hang":
-            await asyncio.sleep(3600)
+        try:
+            if step.delay and step.kind != "slow":
+                await asyncio.sleep(step.delay)
+            if step.kind == "hang":
+                await asyncio.sleep(3600)
+        except asyncio.CancelledError:  # the gateway hung up before the answer
+            self.closed_by_client += 1
+            raise
         if step.kind == "status":
             return web.json_response(step.body or {}, status=step.status, headers=step.headers)
         if step.kind == "malformed":
