@@ -54,7 +54,7 @@ class _Connection(asyncio.Protocol):
             self.heard = self.loop.time()
         self.pending.append(future)
         self.out.append(command)
-        if len(self.out) == 1:
+        if len(self.out) == 1:  # the commands of this loop turn leave together, in one write
             self.loop.call_soon(self.flush)
         return future
 

@@ -37,6 +37,7 @@ from proxy.state.base import (
 )
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.keys import Keys
+from proxy.state.redis.pipe import Pipe
 from proxy.state.redis.scripts import Scripts
 from proxy.state.redis.target import FAILURES, connect, parse_target
 from proxy.state.redis.usage import UsageBatch, flush, read_minutes, read_usage
@@ -89,7 +90,8 @@ class RedisStore(StateStore):
         target = parse_target(config.redis_url, config.sentinel_master)
         self.redis = connect(target, self.timeout, self.timeout)
         self._listener = connect(target, None, self.timeout)  # pub/sub waits without a timeout
-        self.scripts = Scripts(self.redis, self.keys)
+        self.pipe = Pipe(self.redis, self.timeout)  # admit, release, refresh: pipelined
+        self.scripts = Scripts(self.redis, self.keys, self.pipe)
         self.fallback = MemoryStore(None, clock)
         self._status: dict[str, tuple[int, AccountStatus]] = {}  # id -> (version, status)
         self._in_flight: dict[str, int] = {}  # last lease count seen in Redis
@@ -135,6 +137,7 @@ class RedisStore(StateStore):
         if self._releasing:
             await asyncio.wait(self._releasing, timeout=self.timeout * 2)
         await self._flush()
+        await self.pipe.close()
         await self.redis.aclose()
         await self._listener.aclose()
 
