@@ -138,6 +138,7 @@ class Pipe:
     async def _connect(self) -> _Connection:
         if self._connecting is None:
             self._connecting = asyncio.get_running_loop().create_task(self._open())
+            self._connecting.add_done_callback(_retrieved)  # its callers may all have gone
         connecting = self._connecting
         try:
             return await asyncio.shield(connecting)  # a caller giving up does not stop it
@@ -187,3 +188,8 @@ class Pipe:
         if conn is not None and conn.transport is not None:
             conn.transport.close()
             await asyncio.wait([conn.lost], timeout=1.0)
+
+
+def _retrieved(task: asyncio.Task[_Connection]) -> None:
+    if not task.cancelled():
+        task.exception()
