@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +32,30 @@ class PasswordRedis(PrivateRedis):
 
     def arguments(self) -> list[str]:
         return [*super().arguments(), "--requirepass", self.password]
+
+
+class TlsRedis(PrivateRedis):
+    """TLS only, on a self-signed certificate made for the test."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__()
+        self.cert, self.key = workdir / "cert.pem", workdir / "key.pem"
+        subprocess.run(
+            [
+                *["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+                *["-subj", "/CN=x", "-keyout", str(self.key), "-out", str(self.cert)],
+            ],
+            check=True,
+            capture_output=True,
+        )
+        self.url = f"rediss://127.0.0.1:{self.port}/1?ssl_cert_reqs=none"
+
+    def arguments(self) -> list[str]:
+        return [
+            *["--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            *["--tls-cert-file", str(self.cert), "--tls-key-file", str(self.key)],
+            *["--tls-ca-cert-file", str(self.cert), "--tls-auth-clients", "no"],
+        ]
 
 
 @pytest.fixture
@@ -179,6 +205,20 @@ async def test_password_and_database_from_the_url() -> None:
         for p, c in ((pipe, client), (wrong, wrong_client)):
             await p.close()
             await c.aclose()
+        server.stop()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
+async def test_tls_with_the_url_options(tmp_path: Path) -> None:
+    server = TlsRedis(tmp_path)
+    await server.start()
+    pipe, client = await pipe_to(server.url)
+    try:
+        assert await pipe.execute("SET", "over-tls", "1") == b"OK"
+        assert await client.get("over-tls") == "1"  # redis-py on the same URL: db 1
+    finally:
+        await pipe.close()
+        await client.aclose()
         server.stop()
 
 
