@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make the machine ready for the test suite: a Redis server on 127.0.0.1:6379 and
-# Debian's Chromium for the dashboard test. Idempotent and quick when all is there.
+# Make the machine ready for the test suite: a Redis server on 127.0.0.1:6379,
+# Debian's Chromium for the dashboard test and nginx for the deploy config test.
+# Idempotent and quick when all is there.
 set -euo pipefail
 apt_updated=0
 need() {  # need <command> <debian package>
@@ -11,6 +12,7 @@ need() {  # need <command> <debian package>
 }
 need redis-server redis-server
 need chromium chromium
+need nginx nginx   # the deploy/nginx.conf test runs the real thing
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   mkdir -p /tmp/pool-proxy-redis
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \

@@ -13,9 +13,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import ADMIN, ALICE, base_config, chat, until
+from tests.fakes.nginx import Nginx
 from tests.fakes.openai_upstream import FakeOpenAI, Step, error_step
 from tests.fakes.redis_server import REDIS_URL, redis_prefix
 from tests.fakes.replicas import Replica
+from tests.processes import wait_ready
 
 __all__ = ["redis_prefix"]  # the fixture
 
@@ -178,3 +180,43 @@ async def test_exactly_one_probe_after_a_rest_across_replicas(
     assert statuses == [200] * 20
     assert upstream.keys_seen()[before:].count(KEY_1) == 1
     assert (await account(http, a, "acct-1"))["state"] == "active"  # the probe succeeded
+
+
+@pytest.fixture
+async def behind_nginx(
+    tmp_path: Path, start_pair: StartPair
+) -> AsyncIterator[Callable[..., Awaitable[Nginx]]]:
+    """Replicas A and B behind deploy/nginx.conf, as docker-compose runs them."""
+    proxies: list[Nginx] = []
+
+    async def start(**kwargs: Any) -> Nginx:
+        a, b = await start_pair(**kwargs)
+        nginx = Nginx(tmp_path, [a.port, b.port])
+        nginx.start()
+        proxies.append(nginx)
+        await wait_ready(nginx.url, alive=lambda: nginx.process is not None and nginx.process.poll() is None)
+        return nginx
+
+    yield start
+    for nginx in proxies:
+        nginx.stop()
+
+
+async def test_replicas_behind_the_deploy_nginx_share_one_client_bucket(behind_nginx, http):
+    nginx = await behind_nginx()
+    statuses = await asyncio.gather(*(post(http, nginx, chat(), key=BURSTY) for _ in range(30)))
+    assert sorted(statuses) == [200] * 10 + [429] * 20
+    assert len(set(nginx.upstreams_seen())) == 2  # nginx spread them over both replicas
+
+
+async def test_streams_pass_the_deploy_nginx_unbuffered(behind_nginx, upstream, http):
+    upstream.default = Step("slow", delay=0.3, text="first second third fourth")
+    nginx = await behind_nginx()
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    async with http.post(f"{nginx.url}/v1/chat/completions", json=chat(stream=True), headers=headers) as resp:
+        assert resp.status == 200
+        seen = b""
+        while b'"first"' not in seen:
+            seen += await resp.content.readuntil(b"\n\n")
+        assert upstream.open_streams == 1  # the first words arrived while the upstream was still writing
+        assert (await resp.read()).endswith(b"data: [DONE]\n\n")
