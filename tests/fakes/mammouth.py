@@ -8,14 +8,14 @@ per chat request; malformed requests are answered 422 and noted in `problems`.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.scripted import CookieSessions
 
 
 @dataclass
@@ -39,12 +39,11 @@ class SeenChat:
     messages: list[dict[str, Any]]
 
 
-class FakeMammouth:
+class FakeMammouth(CookieSessions[Step]):
+    cookie_name = "auth_session"
+
     def __init__(self) -> None:
-        self.scripts: dict[str, deque[Step]] = defaultdict(deque)
-        self.default = Step()
-        self.seen: list[SeenChat] = []
-        self.problems: list[str] = []
+        super().__init__(Step())
         self.saved: dict[str, bytes] = {}
         self.upload_failures: dict[str, int] = {}  # session -> status for saveFile
         self.url = ""
@@ -52,25 +51,9 @@ class FakeMammouth:
         self.app.router.add_post("/api/models/llms", self.chat)
         self.app.router.add_post("/api/attachments/saveFile", self.save_file)
 
-    def script(self, session: str, *steps: Step) -> None:
-        self.scripts[session].extend(steps)
-
-    def sessions_seen(self) -> list[str]:
-        return [s.session for s in self.seen]
-
     def _problem(self, text: str) -> web.Response:
         self.problems.append(text)
         return web.json_response({"statusCode": 422, "message": f"fake mammouth: {text}"}, status=422)
-
-    def _session(self, request: web.Request) -> tuple[str, str | None]:
-        raw = request.headers.get("Cookie", "")
-        if any(ch in raw for ch in "\r\n\t"):
-            return "", f"bad cookie header {raw!r}"
-        jar: SimpleCookie = SimpleCookie()
-        jar.load(raw)
-        if "auth_session" not in jar:
-            return "", f"no auth_session in cookie {raw!r}"
-        return jar["auth_session"].value, None
 
     async def _parts(self, request: web.Request) -> list[tuple[str, str | None, str | None, bytes]]:
         """(name, filename, content type, bytes) of every multipart part, in order."""
@@ -86,7 +69,7 @@ class FakeMammouth:
         return parts
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        session, problem = self._session(request)
+        session, problem = self.session_of(request)
         if not problem and request.headers.get("origin") != "https://mammouth.ai":
             problem = "origin header must be https://mammouth.ai"
         parts = await self._parts(request)
@@ -113,8 +96,7 @@ class FakeMammouth:
         )
         if problem:
             return self._problem(problem)
-        queue = self.scripts.get(session)
-        step = queue.popleft() if queue else self.default
+        step = self.next_step(session)
         if step.kind == "status":
             return web.Response(status=step.status, text=step.body, headers=step.headers)
         if step.kind == "json":
@@ -131,7 +113,7 @@ class FakeMammouth:
         return response
 
     async def save_file(self, request: web.Request) -> web.Response:
-        session, problem = self._session(request)
+        session, problem = self.session_of(request)
         if not problem and (
             request.headers.get("Origin") != "https://mammouth.ai"
             or request.headers.get("Referer") != "https://mammouth.ai/app/a/default"

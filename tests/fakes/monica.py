@@ -9,14 +9,15 @@ answered 422 and noted in `problems`, so a test sees exactly what was wrong.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.scripted import CookieSessions
 
 WELCOME = "__RENDER_BOT_WELCOME_MSG__"
 FILE_INFO_KEYS = {
@@ -62,12 +63,11 @@ class SeenChat:
         return [i["data"]["content"] for i in self.items if i["item_type"] == "question"]
 
 
-class FakeMonica:
+class FakeMonica(CookieSessions[Step]):
+    cookie_name = "session_id"
+
     def __init__(self) -> None:
-        self.scripts: dict[str, deque[Step]] = defaultdict(deque)
-        self.default = Step()
-        self.seen: list[SeenChat] = []
-        self.problems: list[str] = []
+        super().__init__(Step())
         self.uploaded: dict[str, bytes] = {}
         self.presigns = 0
         self.polls: dict[str, int] = defaultdict(int)
@@ -86,28 +86,11 @@ class FakeMonica:
         app.router.add_post("/api/image_tools/loop_result", self.loop_result)
         self.app = app
 
-    def script(self, session: str, *steps: Step) -> None:
-        self.scripts[session].extend(steps)
-
-    def sessions_seen(self) -> list[str]:
-        return [s.session for s in self.seen]
-
     # -- checks ------------------------------------------------------------------------------
 
     def _problem(self, text: str) -> web.Response:
         self.problems.append(text)
         return web.json_response({"code": 422, "msg": f"fake monica: {text}"}, status=422)
-
-    def _session(self, request: web.Request) -> tuple[str, str | None]:
-        """The session_id of a request, or what is wrong with its cookie header."""
-        raw = request.headers.get("cookie", "")
-        if not raw or any(ch in raw for ch in "\r\n\t"):
-            return "", f"bad cookie header {raw!r}"
-        jar: SimpleCookie = SimpleCookie()
-        jar.load(raw)
-        if "session_id" not in jar:
-            return "", f"no session_id in cookie {raw!r}"
-        return jar["session_id"].value, None
 
     def _check_headers(self, request: web.Request, *, sse: bool) -> str | None:
         if not request.headers.get("Content-Type", "").startswith("application/json"):
@@ -207,14 +190,13 @@ class FakeMonica:
     # -- chat --------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        session, problem = self._session(request)
+        session, problem = self.session_of(request)
         body = await request.json()
         problem = problem or self._check_headers(request, sse=True) or self._check_chat(request.path, body)
         self.seen.append(SeenChat(request.path, session, request.headers.copy(), body))
         if problem:
             return self._problem(problem)
-        queue = self.scripts.get(session)
-        step = queue.popleft() if queue else self.default
+        step = self.next_step(session)
         if step.kind == "status":
             return web.Response(status=step.status, text=step.body, headers=step.headers)
         if step.kind == "login":
@@ -266,7 +248,7 @@ class FakeMonica:
     # -- uploads -----------------------------------------------------------------------------
 
     async def _json_call(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
-        session, problem = self._session(request)
+        session, problem = self.session_of(request)
         problem = problem or self._check_headers(request, sse=False)
         body = await request.json()
         if problem:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.scripted import Scripted
 
 
 @dataclass
@@ -42,11 +43,9 @@ class Seen:
     headers: dict[str, str]
 
 
-class FakeOpenAI:
+class FakeOpenAI(Scripted[Step]):
     def __init__(self) -> None:
-        self.scripts: dict[str, deque[Step]] = defaultdict(deque)
-        self.default = Step()
-        self.seen: list[Seen] = []
+        super().__init__(Step())
         self.open_streams = 0
         self.closed_by_client = 0
         self.models = ["gpt-4o-mini", "gpt-4o"]
@@ -59,9 +58,6 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
-    def script(self, key: str, *steps: Step) -> None:
-        self.scripts[key].extend(steps)
-
     def keys_seen(self) -> list[str]:
         return [s.key for s in self.seen]
 
@@ -73,8 +69,7 @@ class FakeOpenAI:
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         body = await request.json()
         self.seen.append(Seen(key, body, dict(request.headers)))
-        queue = self.scripts.get(key)
-        step = queue.popleft() if queue else self.default
+        step = self.next_step(key)
         try:
             if step.delay and step.kind != "slow":
                 await asyncio.sleep(step.delay)
