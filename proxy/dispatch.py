@@ -12,13 +12,10 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from proxy.config import PoolConfig
 from proxy.errors import (
     ApiError,
-    insufficient_quota,
     invalid_request,
     model_not_found,
-    no_available_account,
     upstream_error,
     upstream_timeout,
 )
@@ -152,7 +149,7 @@ class Dispatcher:
                 trace.upstream_seconds += time.perf_counter() - started
                 trace.attempts.append((granted.account.id, outcome.kind if outcome else "aborted"))
                 await self.manager.finish(granted, outcome)
-        raise _final_error(last, self.manager.pool, self.manager.clock.now())
+        raise self.manager.unavailable(attempts.accounts) or _final_error(last)
 
     async def open_stream(
         self, request: ChatRequest, client: ClientQuota | None, trace: Trace, *, collect_text: bool
@@ -184,7 +181,7 @@ class Dispatcher:
                 trace.upstream_seconds += time.perf_counter() - started
             trace.attempts.append((granted.account.id, "streaming"))
             return OpenStream(first, chunks, sink, granted)
-        raise _final_error(last, self.manager.pool, self.manager.clock.now())
+        raise self.manager.unavailable(attempts.accounts) or _final_error(last)
 
 
 def _no_first_byte(exc: BaseException) -> UpstreamError:
@@ -204,18 +201,12 @@ def _raise_if_client_error(exc: UpstreamError) -> None:
         )
 
 
-def _final_error(last: UpstreamError | None, pool: PoolConfig, now: float) -> ApiError:
-    """The answer after every attempt failed, shaped by how the last one failed."""
+def _final_error(last: UpstreamError | None) -> ApiError:
+    """The answer after every attempt failed while some account still looks usable."""
     if last is None:
         return upstream_error("No account could take the request.")
-    outcome = last.outcome
-    reason = outcome.reason or outcome.kind.value
-    if outcome.kind is OutcomeKind.QUOTA_EXHAUSTED:
-        reset = outcome.reset_at - now if outcome.reset_at else pool.exhausted_for
-        return insufficient_quota(reset)
-    if outcome.kind is OutcomeKind.RATE_LIMITED:
-        return no_available_account(outcome.retry_after or pool.cooldown, f"Last: {reason}.")
-    if outcome.timeout:
+    reason = last.outcome.reason or last.outcome.kind.value
+    if last.outcome.timeout:
         return upstream_timeout(f"The upstream timed out ({reason}).")
     return upstream_error(f"The upstream failed on every attempt; last: {reason}.")
 

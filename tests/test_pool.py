@@ -406,3 +406,15 @@ async def test_disabled_account_gets_no_traffic_until_enabled(upstream, start_ga
     for _ in range(2):
         await gw.client().chat.completions.create(**chat())
     assert KEY[1] in upstream.keys_seen()
+
+
+async def test_when_every_account_fails_the_answer_says_when_to_retry(upstream, start_gateway):
+    upstream.script(KEY[1], error_step(429, "insufficient_quota"))
+    upstream.script(KEY[2], error_step(429, "rate_limit_exceeded", **{"Retry-After": "30"}))
+    upstream.script(KEY[3], error_step(401, "invalid_api_key"))
+    gw = await start_gateway(base_config(upstream, accounts=3))
+    with pytest.raises(openai.APIStatusError) as info:
+        await gw.client().chat.completions.create(**chat())
+    # not the last upstream error (a 401): one account rests for 30 s, so come back then
+    assert info.value.status_code == 503 and info.value.code == "no_available_account"
+    assert info.value.response.headers["Retry-After"] == "30"

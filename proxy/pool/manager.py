@@ -146,6 +146,24 @@ class AccountManager:
             wait = self._wait_or_raise(admission, now, deadline - loop.time())
             await self.store.wait_change(wait)
 
+    def unavailable(self, accounts: tuple[Account, ...]) -> ApiError | None:
+        """Why none of `accounts` can serve now, as the client should hear it; None if one can.
+
+        Used once every attempt has failed: "all resting, retry in 30 s" tells a client more
+        than the last upstream error did.
+        """
+        now = self.clock.now()
+        statuses = [self.store.status(a.id) for a in accounts]
+        if any(s.usable(now) for s in statuses):
+            return None
+        cooling = [s.until for s in statuses if s.state is State.COOLING and s.until]
+        if cooling:
+            return no_available_account(min(cooling) - now, "Accounts are cooling.")
+        exhausted = [s.until for s in statuses if s.state is State.EXHAUSTED and s.until]
+        if exhausted:
+            return insufficient_quota(min(exhausted) - now)
+        return no_available_account(self.pool.cooldown, "Every account is disabled or invalid.")
+
     def _wait_or_raise(self, admission: Admission, now: float, remaining: float) -> float:
         """How long to wait for a candidate to come free, or the error to answer with."""
         refusals = admission.refusals
