@@ -25,8 +25,6 @@ class EventReader:
     """Turns `data:` lines into deltas; remembers what a non-SSE answer said."""
 
     def __init__(self) -> None:
-        self.data_lines = 0
-        self.finished = False
         self.other = bytearray()  # non-`data:` content, kept for classification
 
     async def deltas(self, content: aiohttp.StreamReader) -> AsyncIterator[Delta]:
@@ -38,7 +36,6 @@ class EventReader:
             payload = line[5:].removeprefix(b" ")
             if payload == b"[DONE]":
                 return
-            self.data_lines += 1
             try:
                 event = orjson.loads(payload)
             except orjson.JSONDecodeError:
@@ -48,7 +45,6 @@ class EventReader:
             for delta in _deltas_of(event):
                 yield delta
             if event.get("finished") is True:
-                self.finished = True
                 return
 
     def _keep(self, line: bytes) -> None:
