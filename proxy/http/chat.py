@@ -18,7 +18,7 @@ from proxy.http.streams import EventStreamResponse
 from proxy.outcome import OK, Outcome, UpstreamError
 from proxy.pool.manager import rate_headers
 from proxy.providers.base import Usage
-from proxy.providers.chunks import DONE, estimate_tokens, prompt_text, sse
+from proxy.providers.chunks import DONE, estimate_usage, prompt_text, sse
 from proxy.request import ChatRequest, parse_chat
 
 access = logging.getLogger("pool_proxy.access")
@@ -57,7 +57,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if chat.stream:
             return await _relay(request, gateway, ex)
         reply = await gateway.dispatcher.complete(chat, ex.client.quota, ex.trace)
-        ex.usage = reply.usage or _estimate(chat, reply.text)
+        ex.usage = reply.usage or estimate_usage(chat.messages, reply.text)
         ex.answer = reply.text
         ex.overhead = time.perf_counter() - ex.started - ex.trace.upstream_seconds
         return web.Response(body=reply.body, content_type="application/json", headers=_headers(ex))
@@ -125,17 +125,13 @@ async def _relay(request: web.Request, gateway: Gateway, ex: Exchange) -> web.St
     finally:
         await opened.rest.aclose()
         await gateway.manager.finish(opened.granted, outcome)
-        ex.usage = opened.sink.usage or _estimate(ex.chat, "".join(opened.sink.text))
+        ex.usage = opened.sink.usage or estimate_usage(ex.chat.messages, "".join(opened.sink.text))
         ex.answer = "".join(opened.sink.text)
 
 
 def _error_event(exc: UpstreamError) -> bytes:
     message = f"The upstream failed mid-stream: {exc.outcome.reason or exc.outcome.kind}."
     return sse(envelope(message, "upstream_error", "upstream_error"))
-
-
-def _estimate(chat: ChatRequest, answer: str) -> Usage:
-    return Usage(estimate_tokens(prompt_text(chat.messages)), estimate_tokens(answer), estimated=True)
 
 
 def _done(gateway: Gateway, request: web.Request, ex: Exchange) -> None:

@@ -59,6 +59,13 @@ class StreamSink:
     text: list[str] = field(default_factory=list)
     collect_text: bool = False
 
+    def finish(self, usage: Usage, answer: str) -> Usage:
+        """Record how a synthesised stream ended; returns the usage for its last chunk."""
+        self.usage = usage
+        if self.collect_text:
+            self.text.append(answer)
+        return usage
+
 
 @dataclass
 class ProviderContext:

@@ -29,6 +29,11 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(text_of(m) for m in messages)
 
 
+def estimate_usage(messages: list[dict[str, Any]], answer: str) -> Usage:
+    """Usage for upstreams that report none, marked as estimated."""
+    return Usage(estimate_tokens(prompt_text(messages)), estimate_tokens(answer), estimated=True)
+
+
 def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 

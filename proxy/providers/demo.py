@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-from proxy.providers.base import Capabilities, Provider, Reply, StreamSink, Usage
+from proxy.providers.base import Capabilities, Provider, Reply, StreamSink
 from proxy.providers.chunks import (
     ChunkWriter,
     completion_body,
-    estimate_tokens,
-    prompt_text,
+    estimate_usage,
 )
 from proxy.request import ChatRequest, text_of
 
@@ -33,13 +32,9 @@ class DemoProvider(Provider):
             "(see accounts.example.yaml) to reach an actual model."
         )
 
-    def _usage(self, request: ChatRequest, text: str) -> Usage:
-        prompt = estimate_tokens(prompt_text(request.messages))
-        return Usage(prompt, estimate_tokens(text), estimated=True)
-
     async def complete(self, request: ChatRequest) -> Reply:
         text = self.answer(request)
-        usage = self._usage(request, text)
+        usage = estimate_usage(request.messages, text)
         created = int(self.ctx.clock.now())
         return Reply(completion_body(request.requested_model, created, text, usage), usage, text)
 
@@ -52,7 +47,4 @@ class DemoProvider(Provider):
         for index, word in enumerate(text.split(" ")):
             await asyncio.sleep(CHUNK_DELAY)
             yield writer.content(word if index == 0 else " " + word)
-        sink.usage = self._usage(request, text)
-        if sink.collect_text:
-            sink.text.append(text)
-        yield writer.end(sink.usage)
+        yield writer.end(sink.finish(estimate_usage(request.messages, text), text))

@@ -20,8 +20,8 @@ import orjson
 from proxy.config import AccountConfig
 from proxy.fetch import Image, load_image
 from proxy.outcome import OutcomeKind, UpstreamError, transient
-from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink, Usage
-from proxy.providers.chunks import ChunkWriter, completion_body, estimate_tokens, prompt_text
+from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink
+from proxy.providers.chunks import ChunkWriter, completion_body, estimate_usage
 from proxy.providers.filecache import FileCache
 from proxy.providers.signals import ANY, SERVER_ERRORS, Signal, classify, error_text, text
 from proxy.providers.transport import ERROR_BODY_MAX, error_body, read_timeout, transport_errors
@@ -183,9 +183,6 @@ class MammouthProvider(Provider):
         status = body.get("statusCode") if isinstance(body, dict) else None
         raise self._failure(status if isinstance(status, int) else 200, raw)
 
-    def _usage(self, request: ChatRequest, answer: str) -> Usage:
-        return Usage(estimate_tokens(prompt_text(request.messages)), estimate_tokens(answer), estimated=True)
-
     # -- the answer --------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> Reply:
@@ -198,7 +195,7 @@ class MammouthProvider(Provider):
         answer = self._json_answer(raw) if _is_json(resp) else raw.decode("utf-8", "replace")
         if not answer.strip():
             raise transient("mammouth answered with an empty body")
-        usage = self._usage(request, answer)
+        usage = estimate_usage(request.messages, answer)
         created = int(self.ctx.clock.now())
         return Reply(completion_body(request.requested_model, created, answer, usage), usage, answer)
 
@@ -229,10 +226,7 @@ class MammouthProvider(Provider):
             text = "".join(answer)
             if not text:
                 raise transient("mammouth stream ended without content")
-            sink.usage = self._usage(request, text)
-            if sink.collect_text:
-                sink.text.append(text)
-            yield writer.end(sink.usage)
+            yield writer.end(sink.finish(estimate_usage(request.messages, text), text))
             clean = True
         finally:
             if clean:

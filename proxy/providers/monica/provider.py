@@ -17,8 +17,8 @@ import orjson
 
 from proxy.config import AccountConfig
 from proxy.outcome import UpstreamError, transient
-from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink, Usage
-from proxy.providers.chunks import ChunkWriter, completion_body, estimate_tokens, prompt_text
+from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink
+from proxy.providers.chunks import ChunkWriter, completion_body, estimate_usage
 from proxy.providers.monica.body import (
     MODEL_TABLE,
     Turn,
@@ -105,9 +105,6 @@ class MonicaProvider(Provider):
             return self.client.failure(200, bytes(reader.other))
         return transient("monica stream ended without content")
 
-    def _usage(self, request: ChatRequest, answer: str) -> Usage:
-        return Usage(estimate_tokens(prompt_text(request.messages)), estimate_tokens(answer), estimated=True)
-
     # -- the answer --------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> Reply:
@@ -126,7 +123,7 @@ class MonicaProvider(Provider):
         text, reasoning = "".join(parts["text"]), "".join(parts["reasoning"])
         if not text and not reasoning:
             raise self._empty(reader)
-        usage = self._usage(request, reasoning + text)
+        usage = estimate_usage(request.messages, reasoning + text)
         created = int(self.ctx.clock.now())
         if self.account.reasoning == "think_tags":
             text, reasoning = inline(reasoning, text), ""
@@ -157,10 +154,8 @@ class MonicaProvider(Provider):
             if closing:
                 yield writer.content(closing)
             text = "".join(d.text for d in seen if d.kind == "text")
-            sink.usage = self._usage(request, "".join(d.text for d in seen))
-            if sink.collect_text:
-                sink.text.append(text)
-            yield writer.end(sink.usage)
+            usage = estimate_usage(request.messages, "".join(d.text for d in seen))
+            yield writer.end(sink.finish(usage, text))
             clean = True
         finally:
             if clean:
