@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import pytest
@@ -39,6 +40,22 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
+FakeT = TypeVar("FakeT", bound="HasApp")
+
+
+class HasApp(Protocol):
+    app: web.Application
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def served(fake: FakeT) -> AsyncIterator[FakeT]:
+    """A fake upstream on a real port for the length of a fixture."""
+    runner, fake.url = await serve(fake.app)
+    yield fake
+    await runner.cleanup()
+
+
 async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
     """Poll `check` until it holds, failing the test after `timeout` seconds."""
     loop = asyncio.get_running_loop()
@@ -56,10 +73,8 @@ async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    runner, fake.url = await serve(fake.app)
-    yield fake
-    await runner.cleanup()
+    async with served(FakeOpenAI()) as fake:
+        yield fake
 
 
 def base_config(upstream: FakeOpenAI | None = None, accounts: int = 3, **sections: Any) -> dict[str, Any]:
@@ -159,15 +174,11 @@ def chat(model: str = "gpt-4o-mini", text: str = "hi", **extra: Any) -> dict[str
 
 @pytest.fixture
 async def monica() -> AsyncIterator[FakeMonica]:
-    fake = FakeMonica()
-    runner, fake.url = await serve(fake.app)
-    yield fake
-    await runner.cleanup()
+    async with served(FakeMonica()) as fake:
+        yield fake
 
 
 @pytest.fixture
 async def mammouth() -> AsyncIterator[FakeMammouth]:
-    fake = FakeMammouth()
-    runner, fake.url = await serve(fake.app)
-    yield fake
-    await runner.cleanup()
+    async with served(FakeMammouth()) as fake:
+        yield fake

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from proxy import fetch
-from tests.conftest import base_config, serve
+from tests.conftest import base_config, served
 from tests.fakes.mammouth import FakeMammouth
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00pixels" * 50
@@ -50,10 +50,8 @@ class ImageHost:
 
 @pytest.fixture
 async def host() -> AsyncIterator[ImageHost]:
-    fake = ImageHost()
-    runner, fake.url = await serve(fake.app)
-    yield fake
-    await runner.cleanup()
+    async with served(ImageHost()) as fake:
+        yield fake
 
 
 def config(mammouth: FakeMammouth, *, allow_private: bool) -> dict[str, Any]:
