@@ -94,8 +94,10 @@ class RedisStore(StateStore):
         self.scripts = Scripts(self.redis, self.keys, self.pipe)
         self.fallback = MemoryStore(None, clock)
         self._status: dict[str, tuple[int, AccountStatus]] = {}  # id -> (version, status)
-        self._in_flight: dict[str, int] = {}  # last lease count seen in Redis
+        self._in_flight: dict[str, int] = {}  # leases in Redis (all replicas), as last counted
         self._held: dict[str, Held] = {}  # Redis leases of this process, kept alive
+        self._mine: dict[str, int] = {}  # of those, how many per account
+        self._accounts: set[str] = set()  # the pool's accounts, whose leases are counted
         self._releasing: set[asyncio.Task[None]] = set()
         self._to_release: list[tuple[Lease, bytes, int]] = []  # batched into one call
         self._local: set[str] = set()  # tokens of leases the fallback gave out
@@ -219,10 +221,14 @@ class RedisStore(StateStore):
         return cached[1] if cached is not None else AccountStatus()
 
     def in_flight(self, account_id: str) -> int:
-        return self._in_flight.get(account_id, 0) + self.fallback.in_flight(account_id)
+        """Leases in Redis as last counted (every lease-refresh period), adjusted by this
+        replica's own admits and releases since; during an outage, this replica's own."""
+        remote = self._mine if self.degraded else self._in_flight
+        return remote.get(account_id, 0) + self.fallback.in_flight(account_id)
 
     def keep_only(self, account_ids: set[str]) -> None:
-        for table in (self._status, self._in_flight):
+        self._accounts = set(account_ids)
+        for table in (self._status, self._in_flight, self._mine):
             for key in [k for k in table if k not in account_ids]:
                 del table[key]
         self.fallback.keep_only(account_ids)
@@ -365,6 +371,7 @@ class RedisStore(StateStore):
                     limit = next(c.max_concurrency or 0 for c in candidates if c.id == lease.account_id)
                     self._held[token] = Held(lease, limit)
                     self._in_flight[lease.account_id] = count
+                    self._mine[lease.account_id] = self._mine.get(lease.account_id, 0) + 1
                 return admission
         admission = await self.fallback.admit(client, candidates, strategy, cursor_key, exclude, now)
         if admission.lease is not None:
@@ -382,6 +389,7 @@ class RedisStore(StateStore):
         held = self._held.pop(lease.token, None)
         if held is not None:
             self._in_flight[lease.account_id] = max(0, self._in_flight.get(lease.account_id, 1) - 1)
+            self._mine[lease.account_id] = max(0, self._mine.get(lease.account_id, 1) - 1)
         if self.degraded:
             self._keep_unreleased(lease)
             return
@@ -425,6 +433,15 @@ class RedisStore(StateStore):
         while True:
             await asyncio.sleep(self.lease_ttl / 3)
             await self.refresh([held.lease for held in self._held.values()])
+            await self._count()
+
+    async def _count(self) -> None:
+        """Re-count the leases in Redis: other replicas' releases are not announced."""
+        if self.degraded:
+            return
+        ids = sorted(self._accounts | set(self._in_flight) | set(self._mine))
+        with contextlib.suppress(Unavailable):
+            self._in_flight.update(await self._remote(partial(self.scripts.counts, ids)))
 
     # -- usage ------------------------------------------------------------------------------
 
