@@ -17,8 +17,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from proxy.pool.strategy import order, weighted_cycle
-from proxy.state.base import (
+from proxy.core.admission import (
     Admission,
     Blocker,
     Candidate,
@@ -28,6 +27,7 @@ from proxy.state.base import (
     Refusal,
     Strategy,
 )
+from proxy.state.order import order, weighted_cycle
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.pipe import Pipe
 

@@ -24,7 +24,7 @@ import orjson
 
 from proxy.clock import Clock
 from proxy.config import StateConfig
-from proxy.pool.status import AccountStatus
+from proxy.core.account import AccountStatus
 from proxy.state.base import (
     Admission,
     Candidate,
