@@ -9,7 +9,7 @@ from aiohttp import web
 from proxy.clock import Clock
 from proxy.config import Config
 from proxy.gateway import Gateway
-from proxy.http import admin, chat, health, images, models
+from proxy.http import account_ops, admin, chat, health, images, models
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
 from proxy.http.streams import OpenStreams
@@ -38,6 +38,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", admin.metrics)
     app.router.add_get("/admin", admin.dashboard)
     app.router.add_get("/admin/accounts", admin.accounts)
+    app.router.add_put("/admin/accounts/{id}/credential", account_ops.put_credential)
+    app.router.add_post("/admin/accounts/{id}/test", account_ops.test_account)
     app.router.add_post("/admin/accounts/{id}/{action}", admin.account_action)
     app.router.add_post("/admin/reload", admin.reload)
     app.router.add_get("/admin/usage", admin.usage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import hmac
@@ -16,6 +17,7 @@ from proxy.config import ClientConfig, Config, ConfigError, load_config
 from proxy.dispatch import Dispatcher
 from proxy.logs import SCRUBBER
 from proxy.metrics import Metrics
+from proxy.pool.credentials import Overrides
 from proxy.pool.manager import Account, AccountManager
 from proxy.providers import ProviderContext, build_provider
 from proxy.providers.base import new_session
@@ -78,6 +80,10 @@ class Gateway:
         self.manager = AccountManager(config.pool, self.store, self.clock)
         self.dispatcher = Dispatcher(self.manager)
         self.clients = ClientDirectory(config.clients)
+        self.overrides = Overrides(self.store, self.clock, config.admin_key)
+        self.store.on_credential = self._credential_changed
+        self._installing = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         self.ctx: ProviderContext | None = None
         self.started_at = time.time()
         self._minute, self._day = -1, ""
@@ -99,16 +105,24 @@ class Gateway:
             )
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         await self.store.close()
         if self.ctx is not None:
             await self.ctx.session.close()
             await self.ctx.close()
 
     async def _install(self, config: Config) -> None:
+        async with self._installing:  # a reload and a replica's credential change may overlap
+            await self._install_now(config)
+
+    async def _install_now(self, config: Config) -> None:
         assert self.ctx is not None
+        await self.overrides.drop_stale(config.accounts)
         old = self.manager.accounts
         accounts = []
-        for account_config in config.accounts:
+        for configured in config.accounts:
+            account_config = self.overrides.effective(configured)
             kept = old.get(account_config.id)
             if kept is not None and kept.config == account_config:
                 accounts.append(kept)  # unchanged: keep its provider (and fetched models)
@@ -117,7 +131,7 @@ class Gateway:
             await provider.start()
             accounts.append(Account(account_config, provider))
         await self.manager.set_accounts(accounts)
-        SCRUBBER.set(config.secrets())
+        SCRUBBER.set([*config.secrets(), *self.overrides.secrets(config.accounts)])
         if self.metrics is not None:
             models = {m for a in accounts for m in a.provider.listed_models()}
             self.metrics.configure(models | set(config.model_aliases), [c.name for c in config.clients])
@@ -131,6 +145,7 @@ class Gateway:
         before = set(self.manager.accounts)
         self.config = _with_live_parts(self.config, fresh)
         self.clients = ClientDirectory(self.config.clients)
+        self.overrides = Overrides(self.store, self.clock, self.config.admin_key)
         await self._install(self.config)
         after = set(self.manager.accounts)
         log.warning(
@@ -142,6 +157,20 @@ class Gateway:
             "added": sorted(after - before),
             "removed": sorted(before - after),
         }
+
+    async def replace_credential(self, account_id: str, body: dict[str, object]) -> None:
+        """An operator pasted a new credential: seal it, share it, and use it here now."""
+        configured = next(a for a in self.config.accounts if a.id == account_id)
+        await self.overrides.put(configured, body)
+        await self._install(self.config)
+
+    def _credential_changed(self, account_id: str) -> None:
+        """Another replica replaced a credential: pick it up without waiting for a request."""
+        if self.ctx is None:
+            return  # not started yet: start() installs with what the store holds
+        task = asyncio.get_running_loop().create_task(self._install(self.config))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _account_states(self) -> list[tuple[str, str, str]]:
         return [
@@ -190,5 +219,6 @@ def _with_live_parts(current: Config, fresh: Config) -> Config:
         accounts=fresh.accounts,
         clients=fresh.clients or current.clients,
         model_aliases=fresh.model_aliases,
+        model_fallbacks=fresh.model_fallbacks,
         admin_key=fresh.admin_key or current.admin_key,
     )

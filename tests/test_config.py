@@ -212,6 +212,9 @@ def test_example_config_is_valid_and_shows_every_key() -> None:
         model.StateConfig,
         model.MetricsConfig,
         model.LoggingConfig,
+        model.HealthCheckConfig,
+        model.StickyConfig,
+        model.NotifyConfig,
     ]
     missing = [
         f"{section.__name__}.{f.name}"

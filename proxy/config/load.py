@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import yaml
 
+from proxy.config import operations
 from proxy.config.model import (
     PROVIDER_KINDS,
     AccountConfig,
@@ -83,6 +84,8 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
     state = _state(root.child("state"))
     metrics = _metrics(root.child("metrics"))
     logging = _logging(root.child("logging"))
+    fallbacks = operations.model_fallbacks(root.child("model_fallbacks"))
+    notify = operations.notify(root.child("notify"))
     root.done()
     if errors:
         raise ConfigError(errors)
@@ -97,6 +100,8 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
         state=state,
         metrics=metrics,
         logging=logging,
+        model_fallbacks=fallbacks,
+        notify=notify,
         source=source,
     )
 
@@ -196,6 +201,8 @@ def _pool(r: Reader) -> PoolConfig:
             ToolPolicy,
             r.choice("unsupported_tools", d.unsupported_tools, ToolPolicy.__args__),  # type: ignore[attr-defined]
         ),
+        health_check=operations.health_check(r.child("health_check")),
+        sticky=operations.sticky(r.child("sticky")),
     )
     if pool.cooldown_max < pool.cooldown:
         r.error(r.key("cooldown_max"), "must be at least pool.cooldown")

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.config import ConfigError
 from proxy.errors import ApiError, invalid_request
+from proxy.http.account_ops import describe
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.logs import SCRUBBER
@@ -31,7 +32,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 async def accounts(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     require_admin(request, gateway)
-    rows = [gateway.manager.describe(a) for a in gateway.manager.accounts.values()]
+    rows = [describe(gateway, a) for a in gateway.manager.accounts.values()]
     return _json(
         {
             "object": "list",
@@ -53,7 +54,7 @@ async def account_action(request: web.Request) -> web.Response:
     if account is None:
         raise ApiError(404, "invalid_request_error", "account_not_found", f"No account '{account_id}'.")
     await gateway.manager.set_state(account_id, action)
-    return _json(gateway.manager.describe(account))
+    return _json(describe(gateway, account))
 
 
 async def reload(request: web.Request) -> web.Response:

@@ -241,6 +241,19 @@ class AccountManager:
         self._changed(account_id, old, new)
         return new
 
+    async def revive(self, account_id: str, reason: str) -> AccountStatus:
+        """An account test succeeded: the account is `active` again, unless switched off."""
+        now = self.clock.now()
+
+        def change(old: AccountStatus) -> AccountStatus:
+            if old.state is State.DISABLED or (old.state is State.ACTIVE and not old.failures):
+                return old
+            return AccountStatus(State.ACTIVE, reason=reason, changed_at=now, credential=old.credential)
+
+        old, new = await self.store.update(account_id, change)
+        self._changed(account_id, old, new)
+        return new
+
     def describe(self, account: Account) -> dict[str, Any]:
         """An account for the admin API: state, counters, never the credential itself."""
         status = self.store.status(account.id)

@@ -15,6 +15,7 @@ class Keys:
         self.base = f"{prefix}{SCHEMA}:"
         self.events = f"{self.base}events"  # pub/sub: status changes and lease releases
         self.accounts = f"{self.base}accounts"  # set of account ids that have a status
+        self.credentials = f"{self.base}credentials"  # hash: account id -> sealed override
 
     def status(self, account_id: str) -> str:
         return f"{self.base}status:{account_id}"
@@ -39,3 +40,9 @@ class Keys:
 
     def minute(self, minute: int) -> str:
         return f"{self.base}minute:{minute}"
+
+    def sticky(self, conversation: str) -> str:
+        return f"{self.base}sticky:{conversation}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.base}lock:{name}"
