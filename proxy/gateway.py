@@ -17,6 +17,8 @@ from proxy.config import ClientConfig, Config, ConfigError, load_config
 from proxy.dispatch import Dispatcher
 from proxy.logs import SCRUBBER
 from proxy.metrics import Metrics
+from proxy.notify import Notifier
+from proxy.pool.alerts import Alerts
 from proxy.pool.credentials import Overrides
 from proxy.pool.manager import Account, AccountManager
 from proxy.providers import ProviderContext, build_provider
@@ -81,6 +83,10 @@ class Gateway:
         self.dispatcher = Dispatcher(self.manager)
         self.clients = ClientDirectory(config.clients)
         self.overrides = Overrides(self.store, self.clock, config.admin_key)
+        metrics = self.metrics
+        count = (lambda result: metrics.webhook_events.labels(result).inc()) if metrics else None
+        self.notifier = Notifier(config.notify, self.clock, count)
+        self.manager.on_state.append(Alerts(self.manager, self.notifier).on_state)
         self.store.on_credential = self._credential_changed
         self._installing = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -96,6 +102,7 @@ class Gateway:
             allow_private_fetch=self.config.server.allow_private_fetch,
         )
         await self.store.start()
+        self.notifier.start(self.ctx.session)
         await self._install(self.config)
         if self.metrics is not None:
             metrics = self.metrics
@@ -107,6 +114,7 @@ class Gateway:
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+        await self.notifier.close()
         await self.store.close()
         if self.ctx is not None:
             await self.ctx.session.close()
@@ -146,6 +154,9 @@ class Gateway:
         self.config = _with_live_parts(self.config, fresh)
         self.clients = ClientDirectory(self.config.clients)
         self.overrides = Overrides(self.store, self.clock, self.config.admin_key)
+        self.notifier.config = self.config.notify
+        if self.ctx is not None:
+            self.notifier.start(self.ctx.session)
         await self._install(self.config)
         after = set(self.manager.accounts)
         log.warning(
@@ -220,5 +231,6 @@ def _with_live_parts(current: Config, fresh: Config) -> Config:
         clients=fresh.clients or current.clients,
         model_aliases=fresh.model_aliases,
         model_fallbacks=fresh.model_fallbacks,
+        notify=fresh.notify,
         admin_key=fresh.admin_key or current.admin_key,
     )
