@@ -20,6 +20,7 @@ from proxy.metrics import Metrics
 from proxy.notify import Notifier
 from proxy.pool.alerts import Alerts
 from proxy.pool.credentials import Overrides
+from proxy.pool.health_check import HealthChecks
 from proxy.pool.manager import Account, AccountManager
 from proxy.providers import ProviderContext, build_provider
 from proxy.providers.base import new_session
@@ -87,6 +88,7 @@ class Gateway:
         count = (lambda result: metrics.webhook_events.labels(result).inc()) if metrics else None
         self.notifier = Notifier(config.notify, self.clock, count)
         self.manager.on_state.append(Alerts(self.manager, self.notifier).on_state)
+        self.health = HealthChecks(self.manager, config.pool.health_check)
         self.store.on_credential = self._credential_changed
         self._installing = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -104,6 +106,7 @@ class Gateway:
         await self.store.start()
         self.notifier.start(self.ctx.session)
         await self._install(self.config)
+        self.health.start()
         if self.metrics is not None:
             metrics = self.metrics
             metrics.watch_accounts(self._account_states)
@@ -114,6 +117,7 @@ class Gateway:
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+        await self.health.close()
         await self.notifier.close()
         await self.store.close()
         if self.ctx is not None:

@@ -48,6 +48,9 @@ class FakeOpenAI(Scripted[Step]):
         super().__init__(Step())
         self.open_streams = 0
         self.closed_by_client = 0
+        self.gate: asyncio.Event | None = None  # when set by a test: every call waits for it
+        self.calls_now = 0  # chat calls being handled right now, and the most at once
+        self.calls_peak = 0
         self.models = ["gpt-4o-mini", "gpt-4o"]
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.chat)
@@ -69,6 +72,16 @@ class FakeOpenAI(Scripted[Step]):
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         body = await request.json()
         self.seen.append(Seen(key, body, dict(request.headers)))
+        self.calls_now += 1
+        self.calls_peak = max(self.calls_peak, self.calls_now)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            return await self._answer(request, key, body)
+        finally:
+            self.calls_now -= 1
+
+    async def _answer(self, request: web.Request, key: str, body: dict[str, Any]) -> web.StreamResponse:
         step = self.next_step(key)
         try:
             if step.delay and step.kind != "slow":
