@@ -20,10 +20,12 @@ from proxy.errors import (
     upstream_timeout,
 )
 from proxy.outcome import OK, Outcome, OutcomeKind, UpstreamError, transient
+from proxy.pool.fallbacks import Fallbacks
 from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
+from proxy.pool.sticky import sticky_for
 from proxy.providers.base import Reply, StreamSink
 from proxy.request import ChatRequest
-from proxy.state.base import ClientQuota
+from proxy.state.base import ClientQuota, Sticky
 
 T = TypeVar("T")
 
@@ -36,6 +38,7 @@ class Trace:
     upstream_seconds: float = 0.0  # time spent waiting on upstreams (to first byte)
     dropped_tools: bool = False
     granted: Granted | None = None
+    fallback: str | None = None  # the model that served instead of the one asked for
 
     @property
     def account(self) -> str | None:
@@ -51,6 +54,7 @@ class Attempts:
     accounts: tuple[Account, ...]
     client: ClientQuota | None
     trace: Trace
+    sticky: Sticky | None = None
     tried: set[str] = field(default_factory=set)
 
 
@@ -63,8 +67,9 @@ class OpenStream:
 
 
 class Dispatcher:
-    def __init__(self, manager: AccountManager) -> None:
+    def __init__(self, manager: AccountManager, fallbacks: dict[str, tuple[str, ...]] | None = None) -> None:
         self.manager = manager
+        self.fallbacks = Fallbacks(fallbacks or {}, manager)
 
     def plan(self, request: ChatRequest) -> tuple[Account, ...]:
         """The accounts that may take this request, or the 4xx that says why none can."""
@@ -106,7 +111,7 @@ class Dispatcher:
             client = replace(client, take=False)  # failover is the gateway's cost, not the client's
         try:
             granted = await self.manager.acquire(
-                attempts.cursor_key, attempts.accounts, client, frozenset(attempts.tried)
+                attempts.cursor_key, attempts.accounts, client, frozenset(attempts.tried), attempts.sticky
             )
         except NoMoreAccounts:
             return None
@@ -118,11 +123,27 @@ class Dispatcher:
         attempts.trace.granted = granted
         return granted
 
-    async def complete(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> Reply:
-        def call(account: Account) -> Awaitable[Reply]:
-            return account.provider.complete(self._variant(request, account, trace))
+    def _sticky(self, request: ChatRequest, client: ClientQuota | None) -> Sticky | None:
+        return sticky_for(self.manager.pool.sticky, client.name if client else "", request)
 
-        return await self.run(request.model, self.plan(request), call, client, trace)
+    async def complete(
+        self,
+        request: ChatRequest,
+        client: ClientQuota | None,
+        trace: Trace,
+        *,
+        may_use: Callable[[str], bool] | None = None,
+    ) -> Reply:
+        """A non-streaming answer; on a model's fallback when every account of it rests."""
+
+        async def one(chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None) -> Reply:
+            def call(account: Account) -> Awaitable[Reply]:
+                return account.provider.complete(self._variant(chat, account, trace))
+
+            sticky = self._sticky(chat, client)
+            return await self.run(chat.model, accounts, call, quota, trace, sticky=sticky)
+
+        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
 
     async def run(
         self,
@@ -131,10 +152,12 @@ class Dispatcher:
         call: Callable[[Account], Awaitable[T]],
         client: ClientQuota | None,
         trace: Trace,
+        *,
+        sticky: Sticky | None = None,
     ) -> T:
         """`call` on one account after another until one succeeds (any non-streaming call)."""
         last: UpstreamError | None = None
-        attempts = Attempts(cursor_key, accounts, client, trace)
+        attempts = Attempts(cursor_key, accounts, client, trace, sticky)
         while (granted := await self._next(attempts)) is not None:
             started = time.perf_counter()
             outcome: Outcome | None = None
@@ -152,11 +175,36 @@ class Dispatcher:
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
 
     async def open_stream(
-        self, request: ChatRequest, client: ClientQuota | None, trace: Trace, *, collect_text: bool
+        self,
+        request: ChatRequest,
+        client: ClientQuota | None,
+        trace: Trace,
+        *,
+        collect_text: bool,
+        may_use: Callable[[str], bool] | None = None,
+    ) -> OpenStream:
+        """A stream that produced content; on a model's fallback when every account of it rests."""
+
+        async def one(
+            chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None
+        ) -> OpenStream:
+            sticky = self._sticky(chat, client)
+            return await self._open_stream(chat, accounts, quota, trace, sticky, collect_text)
+
+        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
+
+    async def _open_stream(
+        self,
+        request: ChatRequest,
+        accounts: tuple[Account, ...],
+        client: ClientQuota | None,
+        trace: Trace,
+        sticky: Sticky | None,
+        collect_text: bool,
     ) -> OpenStream:
         last: UpstreamError | None = None
         timeout = self.manager.pool.first_byte_timeout
-        attempts = Attempts(request.model, self.plan(request), client, trace)
+        attempts = Attempts(request.model, accounts, client, trace, sticky)
         while (granted := await self._next(attempts)) is not None:
             variant = self._variant(request, granted.account, trace)
             sink = StreamSink(collect_text=collect_text)

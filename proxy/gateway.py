@@ -81,7 +81,7 @@ class Gateway:
         self.metrics = Metrics() if config.metrics.enabled else None
         self.store = build_store(config, self.clock, self.metrics)
         self.manager = AccountManager(config.pool, self.store, self.clock)
-        self.dispatcher = Dispatcher(self.manager)
+        self.dispatcher = Dispatcher(self.manager, config.model_fallbacks)
         self.clients = ClientDirectory(config.clients)
         self.overrides = Overrides(self.store, self.clock, config.admin_key)
         metrics = self.metrics
@@ -159,6 +159,7 @@ class Gateway:
         self.clients = ClientDirectory(self.config.clients)
         self.overrides = Overrides(self.store, self.clock, self.config.admin_key)
         self.notifier.config = self.config.notify
+        self.dispatcher.fallbacks.table = self.config.model_fallbacks
         if self.ctx is not None:
             self.notifier.start(self.ctx.session)
         await self._install(self.config)

@@ -31,6 +31,7 @@ class ChatRequest:
     has_tools: bool
     needs: Needs
     raw: bytes = b""  # the original bytes, reused when nothing changes
+    session: str | None = None  # the client's conversation id (x-session-id, prompt_cache_key)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -70,6 +71,7 @@ class ChatRequest:
             include_usage=self.include_usage,
             has_tools=False,
             needs=self.needs,
+            session=self.session,
         )
         self._cache["without_tools"] = stripped
         return stripped
@@ -153,6 +155,9 @@ def parse_chat(raw: bytes, aliases: dict[str, str]) -> ChatRequest:
     if options is not None and not isinstance(options, dict):
         raise invalid_request("'stream_options' must be an object.", "stream_options")
     _check_optional(body)
+    session = body.get("prompt_cache_key")
+    if session is not None and not isinstance(session, str):
+        raise invalid_request("'prompt_cache_key' must be a string.", "prompt_cache_key")
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         raise invalid_request("'tools' must be an array.", "tools")
@@ -171,6 +176,7 @@ def parse_chat(raw: bytes, aliases: dict[str, str]) -> ChatRequest:
         has_tools=bool(tools) or bool(body.get("functions")),
         needs=Needs(tools=bool(tools) and forced, vision=vision),
         raw=raw,
+        session=session or None,
     )
 
 

@@ -54,9 +54,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ex.chat = chat = parse_chat(await request.read(), gateway.config.model_aliases)
         if not ex.client.may_use(chat.requested_model, chat.model):
             raise model_not_allowed(chat.requested_model)
+        chat.session = request.headers.get("x-session-id") or chat.session
         if chat.stream:
             return await _relay(request, gateway, ex)
-        reply = await gateway.dispatcher.complete(chat, ex.client.quota, ex.trace)
+        reply = await gateway.dispatcher.complete(chat, ex.client.quota, ex.trace, may_use=ex.client.may_use)
         ex.usage = reply.usage or estimate_usage(chat.messages, reply.text)
         ex.answer = reply.text
         ex.overhead = time.perf_counter() - ex.started - ex.trace.upstream_seconds
@@ -84,6 +85,8 @@ def _headers(ex: Exchange) -> dict[str, str]:
         headers["x-pool-proxy-account"] = ex.trace.account
     if ex.trace.dropped_tools:
         headers["x-pool-proxy-dropped"] = "tools"
+    if ex.trace.fallback:
+        headers["x-pool-proxy-fallback"] = ex.trace.fallback
     return headers
 
 
@@ -91,7 +94,11 @@ async def _relay(request: web.Request, gateway: Gateway, ex: Exchange) -> web.St
     """Hold the 200 until the first upstream content, then relay chunks as they come."""
     assert ex.client is not None and ex.chat is not None
     opened: OpenStream = await gateway.dispatcher.open_stream(
-        ex.chat, ex.client.quota, ex.trace, collect_text=gateway.config.logging.log_bodies
+        ex.chat,
+        ex.client.quota,
+        ex.trace,
+        collect_text=gateway.config.logging.log_bodies,
+        may_use=ex.client.may_use,
     )
     streams = request.app[STREAMS]
     outcome: Outcome | None = None

@@ -31,7 +31,7 @@ from proxy.godur import format_go_duration
 from proxy.outcome import Outcome
 from proxy.pool.status import apply_outcome, fingerprint
 from proxy.providers.base import Provider
-from proxy.state.base import StateStore
+from proxy.state.base import StateStore, Sticky
 
 log = logging.getLogger("pool_proxy.pool")
 
@@ -122,6 +122,7 @@ class AccountManager:
         accounts: tuple[Account, ...],
         client: ClientQuota | None,
         exclude: frozenset[str],
+        sticky: Sticky | None = None,
     ) -> Granted:
         """A lease on the next usable account, waiting up to `queue_timeout` if all are busy."""
         candidates = self._candidates.get(accounts)
@@ -134,7 +135,7 @@ class AccountManager:
         while True:
             now = self.clock.now()
             admission = await self.store.admit(
-                client, candidates, self.pool.strategy, cursor_key, exclude, now
+                client, candidates, self.pool.strategy, cursor_key, exclude, now, sticky
             )
             if admission.lease is not None:
                 account = self.accounts.get(admission.lease.account_id)
