@@ -135,6 +135,7 @@ class Overrides:
             "credential": mask(secret if secret is not None else config.secret),
             "credential_source": "admin" if record is not None else "config",
             "credential_updated_at": record.updated_at if record is not None else None,
+            "credential_field": credential_field(config),
         }
 
     def secrets(self, configs: tuple[AccountConfig, ...]) -> list[str]:
