@@ -134,3 +134,19 @@ async def test_a_credential_for_an_unknown_account_or_without_the_admin_key_is_r
     ) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"]["code"] == "invalid_json"
+
+
+async def test_a_pasted_key_sealed_under_another_admin_key_is_not_used(upstream: FakeOpenAI, start_gateway):
+    raw = base_config(upstream, accounts=1)
+    first = await start_gateway(raw)
+    await first.admin("PUT", "/admin/accounts/acct-1/credential", json={"api_key": NEW_KEY})
+    await first.runner.cleanup()
+
+    raw["admin_key"] = "another-admin-key-0123456789"
+    again = await start_gateway(raw)
+    headers = {"Authorization": "Bearer another-admin-key-0123456789"}
+    async with again.http.get(f"{again.url}/admin/accounts", headers=headers) as resp:
+        row = (await resp.json())["data"][0]
+    assert row["credential_source"] == "config"
+    await again.client().chat.completions.create(**chat())
+    assert upstream.keys_seen()[-1] == "sk-upstream-1-secretvalue"
