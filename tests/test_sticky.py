@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from proxy.pool.sticky import anthropic_session
 from proxy.state import memory
 from tests.conftest import Running, base_config
 from tests.fakes.openai_upstream import FakeOpenAI, error_step
@@ -122,3 +123,10 @@ async def test_two_replicas_keep_a_conversation_on_one_account(upstream, start_g
         served.append(await talk.turn((a, b)[n % 2], upstream))
         await other_request((b, a)[n % 2], n)
     assert len(set(served)) == 1
+
+
+def test_claude_codes_user_id_names_its_session():
+    user_id = "user_3f2a_account_7c1e-11aa_session_9b8d-22cc"
+    assert anthropic_session(user_id) == "9b8d-22cc"
+    assert anthropic_session("alice@example.com") == "alice@example.com"
+    assert anthropic_session(None) is None

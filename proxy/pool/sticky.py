@@ -11,12 +11,24 @@ StateStore's admission (shared by replicas with Redis).
 from __future__ import annotations
 
 import hashlib
+import re
 
 from proxy.config.model import StickyConfig
 from proxy.request import ChatRequest, text_of
 from proxy.state.base import Sticky
 
 SYSTEM_ROLES = ("system", "developer")
+_SESSION_PART = re.compile(r"session_([0-9A-Za-z-]+)")
+
+
+def anthropic_session(user_id: str | None) -> str | None:
+    """The conversation in Anthropic's `metadata.user_id`: Claude Code sends
+    `user_<hash>_account_<uuid>_session_<uuid>`, whose session part changes per chat;
+    any other value is taken whole."""
+    if not user_id:
+        return None
+    found = _SESSION_PART.search(user_id)
+    return found.group(1) if found else user_id
 
 
 def conversation_key(client: str, request: ChatRequest) -> str:
