@@ -96,9 +96,10 @@ class Notifier:
             until=new.until,
         )
 
-    def pool_empty(self, model: str, accounts: list[str]) -> None:
-        line = f"model {model} has no usable account left ({', '.join(accounts)})"
-        self.send("pool_empty", line, model=model, accounts=accounts)
+    def pool_empty(self, models: list[str], accounts: list[str]) -> None:
+        shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
+        line = f"no usable account left for {shown} (accounts: {', '.join(accounts)})"
+        self.send("pool_empty", line, model=models[0], models=models, accounts=accounts)
 
     def send(self, event: str, line: str, **fields: Any) -> None:
         """Queue one event (never blocks; a full queue drops it)."""

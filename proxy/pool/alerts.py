@@ -22,10 +22,15 @@ class Alerts:
         if not self.notifier.wants("pool_empty"):
             return
         now = self.manager.clock.now()
+        emptied: list[str] = []
+        accounts: set[str] = set()
         for model in account.provider.listed_models():
             serving = self.manager.serving(model)
             if any(self.manager.store.status(a.id).usable(now) for a in serving):
                 self.empty.discard(model)
             elif model not in self.empty:
                 self.empty.add(model)
-                self.notifier.pool_empty(model, [a.id for a in serving])
+                emptied.append(model)
+                accounts.update(a.id for a in serving)
+        if emptied:  # one message for every model this change emptied, not one per model
+            self.notifier.pool_empty(emptied, sorted(accounts))
