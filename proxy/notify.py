@@ -80,6 +80,8 @@ class Notifier:
         if old.state is new.state:
             return
         event = STATE_EVENTS[new.state]
+        if event == "recovered" and old.state is State.COOLING and not self.wants("cooling"):
+            return  # the end of a short rate-limit rest nobody was told about
         if event == "recovered":
             line = f"account {account_id} ({provider}) is active again (was {old.state.value})"
         else:

@@ -123,3 +123,17 @@ async def test_a_hanging_webhook_does_not_hold_up_requests(upstream, webhook, st
     webhook.mode = "ok"
     webhook.release.set()
     await until(lambda: webhook.events() == ["invalid", "recovered"])
+
+
+async def test_the_end_of_an_unannounced_cooling_is_not_announced_either(upstream, webhook, start_gateway):
+    gw = await start_gateway(config(upstream, webhook))
+    upstream.script(KEY_1, error_step(429, "rate_limit_exceeded", "slow down", **{"Retry-After": "30"}))
+    await gw.client().chat.completions.create(**chat())
+    assert (await gw.account("acct-1"))["state"] == "cooling"
+    gw.clock.advance(31)
+    for _ in range(2):  # the half-open probe brings acct-1 back
+        await gw.client().chat.completions.create(**chat())
+    assert (await gw.account("acct-1"))["state"] == "active"
+    upstream.script(KEY_1, error_step(401, "invalid_api_key"))
+    await gw.admin("POST", "/admin/accounts/acct-1/test")
+    await until(lambda: webhook.events() == ["invalid"])  # the first and only alert
