@@ -1,18 +1,30 @@
-"""`create_app(config) -> web.Application`: routes, middleware, startup and cleanup."""
+"""`create_app(config) -> web.Application`: routes, middleware, startup and cleanup.
+
+Everything a running gateway needs is wired here, not in the command line, so an app
+embedded with `web.AppRunner` behaves like `pool-proxy serve`: SIGHUP reloads the
+config, and shutdown lets open streams finish within `server.shutdown_grace`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from proxy.clock import Clock
-from proxy.config import Config
+from proxy.config import Config, ConfigError
 from proxy.gateway import Gateway
 from proxy.http import admin, chat, health, images, models
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
 from proxy.http.streams import OpenStreams
+
+log = logging.getLogger("pool_proxy")
+
+SERVER = "pool-proxy"  # not aiohttp's default, which tells every caller the versions it runs
 
 
 def create_app(config: Config, clock: Clock | None = None) -> web.Application:
@@ -23,7 +35,10 @@ def create_app(config: Config, clock: Clock | None = None) -> web.Application:
     app[GATEWAY] = Gateway(config, clock)
     app[STREAMS] = OpenStreams()
     add_routes(app)
+    app.on_response_prepare.append(_server_header)
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(_reload_on_sighup)
+    app.on_shutdown.append(_drain_streams)
     return app
 
 
@@ -53,3 +68,39 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     await streams.stop()
     await gateway.close()
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER
+
+
+async def reload_config(app: web.Application) -> None:
+    """What SIGHUP does: re-read the config file, keeping the running one on errors."""
+    try:
+        await app[GATEWAY].reload()
+    except ConfigError as exc:
+        log.error("reload failed; keeping the running config", extra={"errors": exc.errors})
+
+
+async def _reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_signal() -> None:
+        task = loop.create_task(reload_config(app))
+        reloads.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(reloads.discard)
+
+    installed = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        # Not on every platform, and only from the main thread (ValueError elsewhere).
+        loop.add_signal_handler(signal.SIGHUP, on_signal)
+        installed = True
+    yield
+    if installed:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _drain_streams(app: web.Application) -> None:
+    """Runs when the server stops accepting: open streams get the shutdown grace to finish."""
+    await app[STREAMS].drain(app[GATEWAY].config.server.shutdown_grace)
