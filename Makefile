@@ -2,17 +2,31 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: what the gateway runs on (enough for `make run`), then the test and lint tools.
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
+
+# uv installs in seconds what pip takes a minute or more for on a busy machine. It is
+# used when it is on PATH or can be put in the venv; pip does the work where it cannot.
+UV := $(shell command -v uv 2>/dev/null)
+install = { $(or $(UV),$(BIN)/python -m uv) pip install -q --python $(BIN)/python $(1) \
+	|| $(BIN)/python -m pip install -q $(1); }
 
 .PHONY: run test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(if $(UV),,$(BIN)/python -m pip install -q uv || echo "uv not to be had: pip installs")
 
-run: $(STAMP)
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(call install,-e .)
+	touch $@
+
+$(STAMP): $(RUNTIME)
+	$(call install,-e '.[test]')
+	touch $@
+
+run: $(RUNTIME)
 	$(BIN)/pool-proxy serve
 
 lint: $(STAMP)
