@@ -7,16 +7,18 @@ RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
 # uv installs in seconds what pip takes a minute or more for on a busy machine. It is
-# used when it is on PATH or can be put in the venv; pip does the work where it cannot.
-UV := $(shell command -v uv 2>/dev/null)
-install = { $(or $(UV),$(BIN)/python -m uv) pip install -q --python $(BIN)/python $(1) \
-	|| $(BIN)/python -m pip install -q $(1); }
+# taken from PATH, or put in .venv/.uv by the system's pip; where neither works, the venv
+# gets pip and pip does the work. The venv starts without pip: ensurepip alone costs
+# several seconds.
+UV := $(or $(shell command -v uv 2>/dev/null),$(VENV)/.uv/bin/uv)
+install = { $(UV) pip install -q --python $(BIN)/python $(1) \
+	|| { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install -q $(1); }; }
 
 .PHONY: run test lint typecheck unit bench clean
 
 $(BIN)/python:
-	$(PY) -m venv $(VENV)
-	$(if $(UV),,$(BIN)/python -m pip install -q uv || echo "uv not to be had: pip installs")
+	$(PY) -m venv --without-pip $(VENV)
+	test -x $(UV) || $(PY) -m pip install -q --target $(VENV)/.uv uv || echo "no uv: pip installs"
 
 $(RUNTIME): pyproject.toml | $(BIN)/python
 	$(call install,-e .)
