@@ -18,7 +18,7 @@ install = { $(UV) pip install -q --python $(BIN)/python $(1) \
 
 $(BIN)/python:
 	$(PY) -m venv --without-pip $(VENV)
-	test -x $(UV) || $(PY) -m pip install -q --target $(VENV)/.uv uv || echo "no uv: pip installs"
+	test -x $(UV) || PIP_ROOT_USER_ACTION=ignore $(PY) -m pip install -q --target $(VENV)/.uv uv || echo "no uv: pip installs"
 
 $(RUNTIME): pyproject.toml | $(BIN)/python
 	$(call install,-e .)
