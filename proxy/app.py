@@ -6,23 +6,18 @@ config, and shutdown lets open streams finish within `server.shutdown_grace`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from proxy.clock import Clock
-from proxy.config import Config, ConfigError
+from proxy.config import Config
 from proxy.gateway import Gateway
 from proxy.http import admin, chat, health, images, models
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
 from proxy.http.streams import OpenStreams
-
-log = logging.getLogger("pool_proxy")
+from proxy.sighup import reload_on_sighup
 
 SERVER = "pool-proxy"  # not aiohttp's default, which tells every caller the versions it runs
 
@@ -37,7 +32,7 @@ def create_app(config: Config, clock: Clock | None = None) -> web.Application:
     add_routes(app)
     app.on_response_prepare.append(_server_header)
     app.cleanup_ctx.append(_lifecycle)
-    app.cleanup_ctx.append(_reload_on_sighup)
+    app.cleanup_ctx.append(reload_on_sighup)
     app.on_shutdown.append(_drain_streams)
     return app
 
@@ -72,33 +67,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER
-
-
-async def reload_config(app: web.Application) -> None:
-    """What SIGHUP does: re-read the config file, keeping the running one on errors."""
-    try:
-        await app[GATEWAY].reload()
-    except ConfigError as exc:
-        log.error("reload failed; keeping the running config", extra={"errors": exc.errors})
-
-
-async def _reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
-    loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[None]] = set()
-
-    def on_signal() -> None:
-        task = loop.create_task(reload_config(app))
-        reloads.add(task)  # held until done: the loop keeps only a weak reference
-        task.add_done_callback(reloads.discard)
-
-    installed = False
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        # Not on every platform, and only from the main thread (ValueError elsewhere).
-        loop.add_signal_handler(signal.SIGHUP, on_signal)
-        installed = True
-    yield
-    if installed:
-        loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def _drain_streams(app: web.Application) -> None:

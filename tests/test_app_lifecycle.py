@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -15,9 +16,9 @@ import yaml
 
 from proxy.app import create_app
 from proxy.clock import FakeClock
-from proxy.config import parse_config
-from tests.conftest import ALICE, base_config, chat, serve, until
-from tests.fakes.openai_upstream import Step
+from proxy.config import load_config, parse_config
+from tests.conftest import ADMIN, ALICE, base_config, chat, serve, until
+from tests.fakes.openai_upstream import FakeOpenAI, Step
 
 
 @pytest.fixture
@@ -29,19 +30,50 @@ def sighup_caught() -> Iterator[list[int]]:
     signal.signal(signal.SIGHUP, previous)
 
 
-async def test_an_embedded_app_reloads_its_config_on_sighup(upstream, start_gateway, tmp_path, sighup_caught):
-    gw = await start_gateway(base_config(upstream, accounts=1), on_disk=True)
-    config = tmp_path / "gateway.yaml"
-    config.write_text(yaml.safe_dump(base_config(upstream, accounts=2, state={"path": str(tmp_path / "s")})))
+def write_config(path: Path, upstream: FakeOpenAI, accounts: int) -> Path:
+    state = {"path": str(path.with_suffix(".state.json"))}
+    path.write_text(yaml.safe_dump(base_config(upstream, accounts=accounts, state=state)))
+    return path
 
-    os.kill(os.getpid(), signal.SIGHUP)
 
-    async def reloaded() -> bool:
-        _, body = await gw.admin("GET", "/admin/accounts")
-        return [a["id"] for a in body["data"]] == ["acct-1", "acct-2"]
+async def account_count(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(f"{url}/admin/accounts", headers={"Authorization": f"Bearer {ADMIN}"}) as resp:
+        return len((await resp.json())["data"])
 
-    await until(reloaded, timeout=10)
-    assert sighup_caught == []  # the app's handler took it, not the test's fallback
+
+async def test_sighup_reloads_every_embedded_app_and_the_last_to_stop_hands_the_signal_back(
+    upstream, tmp_path, sighup_caught
+):
+    files = [write_config(tmp_path / name, upstream, accounts=1) for name in ("a.yaml", "b.yaml")]
+    served = [await serve(create_app(load_config(path), FakeClock())) for path in files]
+    (first, first_url), (second, second_url) = served
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def counts(*urls: str) -> list[int]:
+                return [await account_count(http, url) for url in urls]
+
+            for path in files:
+                write_config(path, upstream, accounts=2)
+            os.kill(os.getpid(), signal.SIGHUP)
+            await until(lambda: equal(counts(first_url, second_url), [2, 2]), timeout=10)
+
+            await second.cleanup()  # one app stops: the other still reloads
+            write_config(files[0], upstream, accounts=3)
+            os.kill(os.getpid(), signal.SIGHUP)
+            await until(lambda: equal(counts(first_url), [3]), timeout=10)
+            assert sighup_caught == []  # the apps' handler took both, not the test's
+
+            await first.cleanup()  # the last app stops: SIGHUP is the embedder's again
+            os.kill(os.getpid(), signal.SIGHUP)
+            await until(lambda: sighup_caught == [signal.SIGHUP])
+    finally:
+        for runner, _ in served:
+            await runner.cleanup()
+
+
+async def equal(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
 
 
 async def test_an_embedded_app_ends_a_stream_held_past_the_grace_with_an_error_event(upstream):
