@@ -5,7 +5,8 @@ so that path is always the file being written. At each UTC midnight, and wheneve
 file would pass `max_bytes`, it is renamed to a copy named after the day its lines were
 written (`pool-proxy.2026-12-01.log`, then `pool-proxy.2026-12-01.1.log`, `.2.log`… for
 further copies of the same day) and a fresh live file is opened. Only the newest
-`backups` copies are kept.
+`backups` copies are kept. If logrotate (or anyone) moves the live file away instead, the
+next line starts a new one at the path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging.handlers
 import os
 import re
 import time
+from io import TextIOWrapper
 from pathlib import Path
 
 
@@ -42,13 +44,35 @@ class LiveLogFile(logging.handlers.BaseRotatingHandler):
             rf"{re.escape(path.stem)}\.(\d{{4}}-\d{{2}}-\d{{2}})(?:\.(\d+))?{re.escape(path.suffix)}"
         )
         self._next_day = ""
+        self._identity = (0, 0)  # (device, inode) of the open live file
         super().__init__(str(path), "a", encoding="utf-8")
 
     @property
     def path(self) -> Path:
         return Path(self.baseFilename)
 
+    def _open(self) -> TextIOWrapper:
+        stream = super()._open()
+        found = os.fstat(stream.fileno())
+        self._identity = (found.st_dev, found.st_ino)
+        return stream
+
+    def _reopen_if_moved(self) -> None:
+        """Another tool (logrotate) moved or deleted the live file: start a new one at the path."""
+        if self.stream is None:
+            return
+        try:
+            found = os.stat(self.baseFilename)
+            if (found.st_dev, found.st_ino) == self._identity:
+                return
+        except FileNotFoundError:
+            pass
+        self.stream.close()
+        self.stream = self._open()
+        self.day = ""
+
     def shouldRollover(self, record: logging.LogRecord) -> bool:
+        self._reopen_if_moved()
         day = utc_day(record.created)
         if not self.day:
             self.day = day

@@ -299,3 +299,16 @@ async def test_two_gateways_in_one_process_each_keep_their_secrets_masked(
     text = log_path.read_text(encoding="utf-8")
     assert "both: " in text and "after the second stopped: " in text
     assert URL_TOKEN not in text and "sk-upstream-of-the-second-gateway" not in text
+
+
+def test_a_live_log_moved_away_by_logrotate_is_started_anew_at_the_path(tmp_path):
+    live = tmp_path / "gw.log"
+    handler = live_file(live)
+    try:
+        handler.handle(record("before logrotate", DEC_1))
+        live.rename(tmp_path / "gw.log.1")
+        handler.handle(record("after logrotate", DEC_1 + 1))
+    finally:
+        handler.close()
+    assert messages(tmp_path / "gw.log.1") == ["before logrotate"]
+    assert messages(live) == ["after logrotate"]
