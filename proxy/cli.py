@@ -8,10 +8,10 @@ import logging
 import sys
 from dataclasses import replace
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from proxy import __version__
-from proxy.app import create_app
+from proxy.app import SERVER, create_app
 from proxy.config import Config, ConfigError, find_config_path, load_config, with_generated_client
 from proxy.config.values import mask
 from proxy.logs import setup_logging
@@ -68,6 +68,9 @@ def _serve(config: Config) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional off Linux
         pass
+    # create_app names the gateway on every answer of its routes; what aiohttp answers by
+    # itself (a request line it cannot parse) takes this process-wide default instead.
+    web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined]
     if config.source == "demo":
         log.warning(
             "no accounts configured: serving the built-in demo provider (synthetic answers); "

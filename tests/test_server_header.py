@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import base_config, chat
+from tests.processes import free_port, spawn, wait_ready
 
 
 async def test_every_response_says_server_pool_proxy_and_no_versions(upstream, start_gateway):
@@ -30,3 +33,19 @@ async def test_every_response_says_server_pool_proxy_and_no_versions(upstream, s
     for resp in answers.values():
         await resp.read()
         assert resp.headers.getall("Server") == ["pool-proxy"]
+
+
+async def test_a_request_line_aiohttp_cannot_parse_gets_no_versions_either(tmp_path):
+    port = free_port()
+    proc = await spawn("serve", "--port", str(port), cwd=tmp_path)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", alive=lambda: proc.returncode is None)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"NOT A REQUEST\r\nHost: x\r\n\r\n")
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        writer.close()
+        assert head.startswith("HTTP/1.0 400")
+        assert "\r\nServer: pool-proxy\r\n" in head
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
