@@ -18,9 +18,10 @@ install = { $(UV) pip install -q --python $(BIN)/python $(1) \
 
 $(BIN)/python:
 	$(PY) -m venv --without-pip $(VENV)
-	test -x $(UV) || PIP_ROOT_USER_ACTION=ignore $(PY) -m pip install -q --target $(VENV)/.uv uv || echo "no uv: pip installs"
 
 $(RUNTIME): pyproject.toml | $(BIN)/python
+	test -x $(UV) || PIP_ROOT_USER_ACTION=ignore $(PY) -m pip install -q --target $(VENV)/.uv uv \
+		|| echo "no uv: pip installs"
 	$(call install,-e .)
 	touch $@
 
