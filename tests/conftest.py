@@ -71,6 +71,23 @@ async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.
         await asyncio.sleep(0.01)
 
 
+class CountingClock(FakeClock):
+    """A FakeClock that counts how often the gateway read the time.
+
+    A request waiting in the gateway (for a token, for a free account) reads the clock
+    each time it looks again; a test waits for those reads instead of guessing how long
+    the request takes to get there.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def now(self) -> float:
+        self.reads += 1
+        return super().now()
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[FakeOpenAI]:
     async with served(FakeOpenAI()) as fake:
