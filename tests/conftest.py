@@ -56,7 +56,7 @@ async def served(fake: FakeT) -> AsyncIterator[FakeT]:
     await runner.cleanup()
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0) -> None:
     """Poll `check` until it holds, failing the test after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -140,7 +140,7 @@ async def test_a_replica_killed_mid_stream_frees_its_lease_after_the_ttl(
     # the stream stays open (first word sent, the rest held) until replica A dies
     upstream.script(KEY_1, Step(text="one two three", hold=asyncio.Event(), hold_after=1))
     stream = asyncio.create_task(post(http, a, chat(stream=True)))
-    await until(lambda: upstream.held == 1, timeout=10.0)
+    await until(lambda: upstream.held == 1)
     leases = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
     key = f"{redis_prefix}v1:leases:acct-1"
 
@@ -185,7 +185,7 @@ async def test_exactly_one_probe_after_a_rest_across_replicas(
     async def probe_due() -> bool:
         return bool((await account(http, b, "acct-1"))["probe_due"])
 
-    await until(probe_due, timeout=5.0)
+    await until(probe_due)
     before = len(upstream.seen)
     requests = [asyncio.create_task(post(http, (a, b)[i % 2], chat())) for i in range(20)]
     await until(lambda: upstream.held == 1 and sum(r.done() for r in requests) == 19, timeout=20.0)
