@@ -320,11 +320,13 @@ async def test_reject_policy_turns_the_drop_into_400(start_gateway):
 
 
 async def first_word(resp, word: bytes) -> None:
-    """Read the stream until `word` (a content delta) arrived."""
+    """Read the stream until `word` (a content delta) arrived; the upstream holds the rest,
+    so a gateway that buffers never delivers it and fails here."""
     line = b""
-    while b'"' + word + b'"' not in line:
-        line = await resp.content.readline()
-        assert line, "the stream ended early"
+    async with asyncio.timeout(15):
+        while b'"' + word + b'"' not in line:
+            line = await resp.content.readline()
+            assert line, "the stream ended early"
 
 
 async def test_concurrent_streams_are_relayed_as_they_arrive(upstream, start_gateway):
@@ -363,9 +365,10 @@ async def test_keepalive_comments_while_the_upstream_is_slow(upstream, start_gat
     gw = await start_gateway(base_config(upstream, accounts=1))
     async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
         line = b""
-        while not line.startswith(b":"):  # an SSE comment: the keep-alive
-            line = await resp.content.readline()
-            assert line, "the stream ended early"
+        async with asyncio.timeout(15):
+            while not line.startswith(b":"):  # an SSE comment: the keep-alive
+                line = await resp.content.readline()
+                assert line, "the stream ended early"
         rest.set()
         assert (await resp.read()).rstrip().endswith(b"data: [DONE]")
 

@@ -231,8 +231,9 @@ async def test_streams_pass_the_deploy_nginx_unbuffered(behind_nginx, upstream, 
     async with http.post(f"{nginx.url}/v1/chat/completions", json=chat(stream=True), headers=headers) as resp:
         assert resp.status == 200
         seen = b""
-        while b'"first"' not in seen:
-            seen += await resp.content.readuntil(b"\n\n")
+        async with asyncio.timeout(15):  # nginx buffering would hold the word back for good
+            while b'"first"' not in seen:
+                seen += await resp.content.readuntil(b"\n\n")
         assert upstream.held == 1  # the first word arrived while the upstream held the next
         rest.set()
         assert (await resp.read()).endswith(b"data: [DONE]\n\n")
