@@ -87,6 +87,10 @@ class CountingClock(FakeClock):
         self.reads += 1
         return super().now()
 
+    def monotonic(self) -> float:
+        self.reads += 1
+        return super().monotonic()
+
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[FakeOpenAI]:
