@@ -15,7 +15,7 @@ from pathlib import Path
 from proxy.clock import Clock
 from proxy.config import ClientConfig, Config, ConfigError, load_config
 from proxy.dispatch import Dispatcher
-from proxy.logs import SCRUBBER
+from proxy.logs import Scrubber, scrub_log_handlers, unscrub_log_handlers
 from proxy.metrics import Metrics
 from proxy.notify import Notifier
 from proxy.pool.alerts import Alerts
@@ -83,10 +83,11 @@ class Gateway:
         self.manager = AccountManager(config.pool, self.store, self.clock)
         self.dispatcher = Dispatcher(self.manager, config.model_fallbacks)
         self.clients = ClientDirectory(config.clients)
+        self.scrubber = Scrubber(config.secrets())  # this gateway's secrets, masked in logs and admin
         self.overrides = Overrides(self.store, self.clock, config.admin_key)
         metrics = self.metrics
         count = (lambda result: metrics.webhook_events.labels(result).inc()) if metrics else None
-        self.notifier = Notifier(config.notify, self.clock, count)
+        self.notifier = Notifier(config.notify, self.clock, self.scrubber, count)
         self.manager.on_state.append(Alerts(self.manager, self.notifier).on_state)
         self.health = HealthChecks(self.manager, config.pool.health_check)
         self.store.on_credential = self._credential_changed
@@ -97,6 +98,7 @@ class Gateway:
         self._minute, self._day = -1, ""
 
     async def start(self) -> None:
+        scrub_log_handlers(self.scrubber)
         self.ctx = ProviderContext(
             session=new_session(),
             clock=self.clock,
@@ -123,6 +125,7 @@ class Gateway:
         if self.ctx is not None:
             await self.ctx.session.close()
             await self.ctx.close()
+        unscrub_log_handlers(self.scrubber)
 
     async def _install(self, config: Config) -> None:
         async with self._installing:  # a reload and a replica's credential change may overlap
@@ -143,7 +146,7 @@ class Gateway:
             await provider.start()
             accounts.append(Account(account_config, provider))
         await self.manager.set_accounts(accounts)
-        SCRUBBER.set([*config.secrets(), *self.overrides.secrets(config.accounts)])
+        self.scrubber.set([*config.secrets(), *self.overrides.secrets(config.accounts)])
         if self.metrics is not None:
             models = {m for a in accounts for m in a.provider.listed_models()}
             self.metrics.configure(models | set(config.model_aliases), [c.name for c in config.clients])

@@ -22,7 +22,7 @@ import aiohttp
 from proxy.clock import Clock
 from proxy.config.model import NotifyConfig
 from proxy.core.account import AccountStatus, State
-from proxy.logs import SCRUBBER
+from proxy.logs import Scrubber
 
 log = logging.getLogger("pool_proxy.notify")
 
@@ -46,9 +46,12 @@ def _when(epoch: float | None) -> str | None:
 
 
 class Notifier:
-    def __init__(self, config: NotifyConfig, clock: Clock, count: Counted | None = None) -> None:
+    def __init__(
+        self, config: NotifyConfig, clock: Clock, scrubber: Scrubber, count: Counted | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.scrubber = scrubber
         self.count = count or (lambda _result: None)
         self.host = socket.gethostname()
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_MAX)
@@ -107,10 +110,11 @@ class Notifier:
         """Queue one event (never blocks; a full queue drops it)."""
         if not self.wants(event):
             return
-        text = SCRUBBER.clean(f"pool-proxy@{self.host}: {line}")
+        clean = self.scrubber.clean
+        text = clean(f"pool-proxy@{self.host}: {line}")
         body = {
             "event": event,
-            **{k: SCRUBBER.clean(v) if isinstance(v, str) else v for k, v in fields.items()},
+            **{k: clean(v) if isinstance(v, str) else v for k, v in fields.items()},
             "gateway": self.host,
             "at": self.clock.now(),
             "text": text,  # Slack (and Discord's /slack endpoint) show this line

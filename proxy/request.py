@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import ApiError, invalid_json, invalid_request
+from proxy.request_checks import check_output_fields, check_tool_calls
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _TOOL_KEYS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
@@ -158,15 +159,9 @@ def parse_chat(raw: bytes, aliases: dict[str, str]) -> ChatRequest:
     session = body.get("prompt_cache_key")
     if session is not None and not isinstance(session, str):
         raise invalid_request("'prompt_cache_key' must be a string.", "prompt_cache_key")
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise invalid_request("'tools' must be an array.", "tools")
+    tools = check_output_fields(body)
     choice = body.get("tool_choice")
     forced = isinstance(choice, dict) or choice == "required"
-    if choice is not None and not forced and choice not in ("auto", "none"):
-        raise invalid_request(
-            "'tool_choice' must be 'none', 'auto', 'required' or a named function.", "tool_choice"
-        )
     return ChatRequest(
         body=body,
         model=aliases.get(model, model),
@@ -188,6 +183,7 @@ def _check_message(message: Any, index: int) -> bool:
     role = message.get("role")
     if role not in ROLES:
         raise invalid_request(f"'{where}.role' must be one of {', '.join(ROLES)}.", f"{where}.role")
+    check_tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
     content = message.get("content")
     if content is None:
         if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):

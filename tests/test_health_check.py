@@ -7,8 +7,9 @@ import asyncio
 from typing import Any
 
 from tests.conftest import base_config, chat, until
-from tests.fakes.monica import FakeMonica, Step
-from tests.fakes.openai_upstream import FakeOpenAI, error_step
+from tests.fakes.monica import FakeMonica
+from tests.fakes.monica import Step as MonicaStep
+from tests.fakes.openai_upstream import FakeOpenAI, Step, error_step
 from tests.fakes.redis_server import REDIS_URL, redis_prefix
 
 __all__ = ["redis_prefix"]  # the fixture
@@ -26,7 +27,7 @@ def monica_config(monica: FakeMonica) -> dict[str, Any]:
 
 async def test_a_logged_out_account_comes_back_at_the_first_check_after_it_logs_in(monica, start_gateway):
     gw = await start_gateway(monica_config(monica))
-    monica.script(SESSION, Step("login"), Step("login"))
+    monica.script(SESSION, MonicaStep("login"), MonicaStep("login"))
     with_error = await gw.post("/v1/chat/completions", chat("gpt-4o"))
     assert with_error.status == 503
     assert (await gw.account("monica-1"))["state"] == "invalid"
@@ -81,13 +82,15 @@ async def test_two_replicas_never_probe_one_account_at_once(
     await a.post("/v1/chat/completions", chat())
     await until(lambda: b.gateway.store.status("acct-1").state.value == "invalid")
 
-    upstream.gate = asyncio.Event()  # the upstream holds every call until the test says
-    upstream.calls_peak = 0
+    release = asyncio.Event()  # the upstream holds the probe until the test says
+    upstream.script(KEY_1, Step(hold=release))
+    seen = len(upstream.seen)
     first = asyncio.create_task(a.gateway.health.run_once())
-    await until(lambda: upstream.calls_now == 1)  # replica a's probe is on its way
+    await until(lambda: upstream.held == 1)  # replica a's probe is on its way
     assert await b.gateway.health.run_once() == []  # replica b leaves the account to a
-    upstream.gate.set()
+    assert upstream.held == 1 and len(upstream.seen) == seen + 1
+    release.set()
     results = await first
     assert [(r.account, r.outcome) for r in results] == [("acct-1", "ok")]
-    assert upstream.calls_peak == 1
+    assert len(upstream.seen) == seen + 1
     await until(lambda: b.gateway.store.status("acct-1").state.value == "active")

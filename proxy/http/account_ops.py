@@ -12,7 +12,6 @@ from proxy.errors import ApiError, invalid_json, invalid_request
 from proxy.gateway import Gateway
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY
-from proxy.logs import SCRUBBER
 from proxy.pool.checkup import check_account
 from proxy.pool.credentials import CredentialRejected
 from proxy.pool.manager import Account
@@ -20,9 +19,10 @@ from proxy.pool.manager import Account
 MAX_BODY = 64 * 1024
 
 
-def _json(data: Any) -> web.Response:
+def _json(gateway: Gateway, data: Any) -> web.Response:
     # Secrets never leave in an admin answer (a pasted cookie least of all).
-    return web.Response(text=SCRUBBER.clean(orjson.dumps(data).decode()), content_type="application/json")
+    body = gateway.scrubber.clean(orjson.dumps(data).decode())
+    return web.Response(text=body, content_type="application/json")
 
 
 def _account(request: web.Request, gateway: Gateway) -> Account:
@@ -64,7 +64,7 @@ async def put_credential(request: web.Request) -> web.Response:
         await gateway.replace_credential(account.id, body)
     except CredentialRejected as exc:
         raise invalid_request(str(exc), exc.field) from None
-    return _json(describe(gateway, gateway.manager.accounts[account.id]))
+    return _json(gateway, describe(gateway, gateway.manager.accounts[account.id]))
 
 
 async def test_account(request: web.Request) -> web.Response:
@@ -77,4 +77,4 @@ async def test_account(request: web.Request) -> web.Response:
     if model is not None and (not isinstance(model, str) or not account.provider.serves(model)):
         raise invalid_request(f"'model' must be a model account '{account.id}' serves.", "model")
     result = await check_account(gateway.manager, account, model)
-    return _json(result.to_dict())
+    return _json(gateway, result.to_dict())
