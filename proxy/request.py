@@ -31,6 +31,7 @@ class ChatRequest:
     has_tools: bool
     needs: Needs
     raw: bytes = b""  # the original bytes, reused when nothing changes
+    passthrough: bool = False  # the OpenAI door relays an OpenAI upstream's own bytes (Raw events)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -70,6 +71,7 @@ class ChatRequest:
             include_usage=self.include_usage,
             has_tools=False,
             needs=self.needs,
+            passthrough=self.passthrough,
         )
         self._cache["without_tools"] = stripped
         return stripped
