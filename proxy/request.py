@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import ApiError, invalid_json, invalid_request
+from proxy.errors import invalid_json, invalid_request
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _TOOL_KEYS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
@@ -233,4 +233,4 @@ def _check_optional(body: dict[str, Any]) -> None:
             raise invalid_request(f"'{name}' must be a positive integer.", name)
 
 
-__all__ = ["ApiError", "ChatRequest", "Needs", "image_urls", "parse_chat", "text_of"]
+__all__ = ["ChatRequest", "Needs", "image_urls", "parse_chat", "text_of"]

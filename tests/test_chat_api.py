@@ -342,16 +342,18 @@ async def test_stream_is_relayed_as_it_arrives_not_buffered(upstream, start_gate
     assert b'" fourth"' in rest and rest.endswith(b"data: [DONE]\n\n")
 
 
-async def test_keepalive_comments_while_the_upstream_is_slow(upstream, start_gateway, monkeypatch):
-    from proxy.http import streams
+async def test_keepalive_pings_while_the_upstream_is_silent(upstream, start_gateway, monkeypatch):
+    from proxy.http import relay
 
-    monkeypatch.setattr(streams, "KEEPALIVE_EVERY", 0.15)
-    upstream.default = Step("slow", delay=0.4, text="a b")
+    monkeypatch.setattr(relay, "PING_EVERY", 0.05)
+    upstream.default = Step("cut", text="a b c d")  # sends "a b", then stays silent
     gw = await start_gateway(base_config(upstream, accounts=1))
     async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
-        raw = await resp.read()
-    assert b": keepalive\n\n" in raw
-    assert raw.endswith(b"data: [DONE]\n\n")
+        seen = b""
+        async with asyncio.timeout(10):
+            while b": ping\n\n" not in seen:
+                seen += await resp.content.readuntil(b"\n\n")
+    assert b'"a"' in seen  # the pings came after the first words, while the upstream was silent
 
 
 async def test_client_giving_up_on_a_non_streaming_call_cancels_the_upstream(upstream, start_gateway):
