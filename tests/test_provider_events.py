@@ -250,3 +250,12 @@ def test_reply_tool_calls_are_read_from_a_completion_body():
     reply = reply_of(body)
     assert reply.tool_calls == [ToolCall("call_9", "lookup", '{"q":1}')]
     assert reply.finish == "tool_calls" and reply.text == "" and reply.usage is None
+
+
+async def test_without_a_models_list_the_account_serves_what_the_upstream_lists(upstream):
+    upstream.models = ["gpt-4.1", "o3-mini"]
+    account = {**openai_account(upstream)}
+    del account["models"]
+    async with provider_of(account) as provider:
+        assert provider.listed_models() == ("gpt-4.1", "o3-mini")
+        assert provider.serves("o3-mini") and not provider.serves("gpt-4o-mini")
