@@ -6,9 +6,13 @@ overhead header, usage only on success); these hold both routes to the same reco
 
 from __future__ import annotations
 
+import gc
+
 import openai
 import pytest
+from aiohttp import web
 
+from proxy.http.exchange import Exchange
 from tests.conftest import ADMIN, Running, base_config, chat
 from tests.fakes.monica import FakeMonica
 from tests.test_metrics import scrape, value
@@ -90,3 +94,30 @@ async def test_every_chunk_of_a_built_stream_shares_one_id_and_created(monica, s
     assert len({c.id for c in chunks}) == 1
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
+
+
+async def test_requests_leave_no_reference_cycles_behind(upstream, start_gateway):
+    """A cycle per request leaves each request's objects to the garbage collector instead of
+    freeing them at once: a third more CPU per streamed request in the bench."""
+    gw = await start_gateway(base_config(upstream, accounts=1))
+
+    async def one(stream: bool) -> None:
+        async with await gw.post("/v1/chat/completions", chat(stream=stream)) as resp:
+            assert resp.status == 200
+            await resp.read()
+
+    await one(False)
+    await one(True)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for stream in (False, True, False, True):
+            await one(stream)
+        gc.collect()
+        kept = [o for o in gc.garbage if isinstance(o, web.BaseRequest | web.StreamResponse | Exchange)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert kept == []

@@ -14,11 +14,11 @@ from proxy.http.relay import relay
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     async with Exchange(request, CHAT) as ex:
         gateway = ex.gateway
-        client = authenticate(request, gateway)
+        ex.client = client = authenticate(request, gateway)
         chat = CHAT.parse(
             await request.read(), gateway.config.model_aliases, log_bodies=gateway.config.logging.log_bodies
         )
-        ex.for_chat(client, chat)
+        ex.for_chat(chat)
         if not client.may_use(chat.requested_model, chat.model):
             raise model_not_allowed(chat.requested_model)
         if chat.stream:

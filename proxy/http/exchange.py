@@ -44,7 +44,7 @@ class Exchange:
         "kind",
         "model",
         "overhead",
-        "request",
+        "request_id",
         "started",
         "status",
         "trace",
@@ -53,7 +53,7 @@ class Exchange:
 
     def __init__(self, request: web.Request, door: Door) -> None:
         self.started = time.perf_counter()
-        self.request = request
+        self.request_id = request_id(request)  # not the request: it holds this exchange
         self.door = door
         self.gateway: Gateway = request.app[GATEWAY]
         self.status = 200
@@ -83,8 +83,8 @@ class Exchange:
             self.status, self.error = 500, f"internal error: {type(exc).__name__}"
         self.finish()
 
-    def for_chat(self, client: Client, chat: ChatRequest) -> None:
-        self.client, self.chat, self.model = client, chat, chat.requested_model
+    def for_chat(self, chat: ChatRequest) -> None:
+        self.chat, self.model = chat, chat.requested_model
 
     def failed(self, error: GatewayError) -> None:
         self.status, self.error, self.kind = error.status, error.message, error.kind
@@ -154,7 +154,7 @@ class Exchange:
     def _log_entry(self, route: str, seconds: float) -> dict[str, Any]:
         usage, chat = self.usage, self.chat
         entry: dict[str, Any] = {
-            "request_id": request_id(self.request),
+            "request_id": self.request_id,
             "route": route,
             "client": self.client.name if self.client else None,
             "model": self.model,

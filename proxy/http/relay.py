@@ -9,8 +9,6 @@ however the stream ends, the client hanging up included.
 
 from __future__ import annotations
 
-import contextlib
-
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
@@ -31,6 +29,14 @@ class EventStream(EventSourceResponse):
     as aiohttp already does for plain responses."""
 
     _send_headers_immediately = False
+
+    def stop_pinging(self) -> None:
+        """Cancel the keep-alive pings and let go of their task: a cancelled task keeps its
+        CancelledError, whose traceback holds this response (a reference cycle per stream,
+        left for the garbage collector)."""
+        task, self._ping_task = self._ping_task, None
+        if task is not None:
+            task.cancel()
 
 
 class Collected:
@@ -94,8 +100,7 @@ async def relay(
             streams.remove(stream)
         return response
     finally:
-        with contextlib.suppress(RuntimeError):  # not started when prepare() failed
-            response.stop_streaming()  # the keep-alive pings
+        response.stop_pinging()
         await opened.rest.aclose()
         await gateway.manager.finish(opened.granted, outcome)
         ex.streamed(seen.usage, "".join(seen.text or ()))
