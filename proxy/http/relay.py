@@ -3,57 +3,79 @@
 The 200 is held until an account produced content (until then failover can still
 happen and errors are still plain error responses); then the door's encoder turns
 each event into bytes on an SSE response (aiohttp-sse, which also sends keep-alive
-pings); a failure mid-stream ends with the encoder's error tail; the lease is released
-however the stream ends, the client hanging up included.
+pings, see sse.py); a failure mid-stream ends with the encoder's error tail; the lease is
+released however the stream ends, the client hanging up included.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 
 from proxy.core.door import StreamEncoder
-from proxy.core.events import Event, TextDelta, Usage
+from proxy.core.events import Event, Finish, Raw, TextDelta, Usage
 from proxy.errors import upstream_error
 from proxy.http.exchange import Exchange
 from proxy.http.keys import STREAMS
 from proxy.http.middleware import edge_headers
+from proxy.http.sse import EventStream
+from proxy.http.streams import OpenStream
 from proxy.outcome import OK, Outcome, UpstreamError
 from proxy.request import ChatRequest
 
-PING_EVERY = 15.0  # seconds between keep-alive comments, so proxies and clients do not hang up
 
+class Sender:
+    """Sends a stream's events as they come, noting what the exchange needs (the usage; the
+    answer text when bodies are logged). Once the answer has ended, only its close follows:
+    that rest is held and leaves with the end of the response, in one write."""
 
-class EventStream(EventSourceResponse):
-    """An SSE response whose headers leave with its first chunk (one write, not two),
-    as aiohttp already does for plain responses."""
+    __slots__ = ("encoder", "held", "holding", "stream", "text", "usage")
 
-    _send_headers_immediately = False
-
-    def stop_pinging(self) -> None:
-        """Cancel the keep-alive pings and let go of their task: a cancelled task keeps its
-        CancelledError, whose traceback holds this response (a reference cycle per stream,
-        left for the garbage collector)."""
-        task, self._ping_task = self._ping_task, None
-        if task is not None:
-            task.cancel()
-
-
-class Collected:
-    """What the exchange needs from the events passing by: the usage, and the answer text
-    when bodies are logged."""
-
-    __slots__ = ("text", "usage")
-
-    def __init__(self, collect_text: bool) -> None:
+    def __init__(self, stream: OpenStream, encoder: StreamEncoder, collect_text: bool) -> None:
+        self.stream = stream
+        self.encoder = encoder
+        self.held = encoder.start()
+        self.holding = False
         self.usage: Usage | None = None
         self.text: list[str] | None = [] if collect_text else None
 
-    def see(self, event: Event) -> None:
-        if type(event) is Usage:
+    def take(self, event: Event) -> bytes:
+        """The event's bytes to send now (b"" while holding)."""
+        if isinstance(event, Usage):
             self.usage = event
-        elif self.text is not None and type(event) is TextDelta:
+        elif self.text is not None and isinstance(event, TextDelta):
             self.text.append(event.text)
+        data = self.encoder.encode(event)
+        if self.holding or _ends_answer(event):
+            self.holding = True
+            self.held += data
+            return b""
+        if self.held:
+            data, self.held = self.held + data, b""
+        return data
+
+    async def send(self, events: list[Event], rest: AsyncIterator[Event]) -> None:
+        data = b"".join([self.take(event) for event in events])
+        if data:
+            await self.stream.write(data)
+        take, write = self.take, self.stream.write
+        async for event in rest:
+            data = take(event)
+            if data:
+                await write(data)
+
+    async def end(self, tail: bytes) -> None:
+        await self.stream.finish(self.held + tail)
+
+
+def _ends_answer(event: Event) -> bool:
+    """Whether only the answer's close can follow this event: its finish or its usage (in a
+    relayed OpenAI block, a chunk with a `finish_reason`; only a quote ends a JSON string,
+    so the pattern cannot come from the answer's text)."""
+    if isinstance(event, Raw):
+        return b'"finish_reason":"' in event.data
+    return isinstance(event, Finish | Usage)
 
 
 async def relay(
@@ -62,32 +84,18 @@ async def relay(
     assert ex.client is not None
     gateway = ex.gateway
     opened = await gateway.dispatcher.open_stream(chat, ex.client.quota, ex.trace)
-    seen = Collected(gateway.config.logging.log_bodies)
     outcome: Outcome | None = None  # None: the account is not to blame (the client left)
+    sender: Sender | None = None
     streams = request.app[STREAMS]
     ex.streaming()
-    response = EventStream(
-        headers={**ex.headers(), **edge_headers(request)},
-        ping_interval=PING_EVERY,
-        sep="\n",  # the same line ends as the events: `: ping\n\n`
-        allow_all_methods=True,
-    )
+    response = EventStream({**ex.headers(), **edge_headers(request)})
     try:
         await response.prepare(request)
         stream = streams.add(response, encoder)
         try:
-            head = encoder.start()
-            for event in opened.head:
-                seen.see(event)
-                head += encoder.encode(event)
-            await stream.write(head)
-            encode, write, see = encoder.encode, stream.write, seen.see
+            sender = Sender(stream, encoder, gateway.config.logging.log_bodies)
             try:
-                async for event in opened.rest:
-                    see(event)
-                    data = encode(event)
-                    if data:
-                        await write(data)
+                await sender.send(opened.head, opened.rest)
                 outcome = OK
                 tail = encoder.end()
             except UpstreamError as exc:
@@ -95,7 +103,7 @@ async def relay(
                 ex.error = f"stream broke: {exc.outcome.reason}"
                 reason = exc.outcome.reason or exc.outcome.kind
                 tail = encoder.error(upstream_error(f"The upstream failed mid-stream: {reason}."))
-            await stream.finish(tail)
+            await sender.end(tail)
         finally:
             streams.remove(stream)
         return response
@@ -103,4 +111,7 @@ async def relay(
         response.stop_pinging()
         await opened.rest.aclose()
         await gateway.manager.finish(opened.granted, outcome)
-        ex.streamed(seen.usage, "".join(seen.text or ()))
+        if sender is None:
+            ex.streamed(None, "")
+        else:
+            ex.streamed(sender.usage, "".join(sender.text or ()))
