@@ -73,8 +73,8 @@ def _ends_answer(event: Event) -> bool:
     """Whether only the answer's close can follow this event: its finish or its usage (in a
     relayed OpenAI block, a chunk with a `finish_reason`; only a quote ends a JSON string,
     so the pattern cannot come from the answer's text)."""
-    if isinstance(event, Raw):
-        return b'"finish_reason":"' in event.data
+    if isinstance(event, Raw):  # searched from the end, where a finish chunk sits
+        return event.data.rfind(b'"finish_reason":"') >= 0
     return isinstance(event, Finish | Usage)
 
 
