@@ -94,8 +94,11 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
         except Exception:
             log.exception("unhandled error", extra={"request_id": request[REQUEST_ID], "path": request.path})
             response = _render(request, internal_error(request[REQUEST_ID]))
-        if not response.prepared:
-            response.headers.update(edge_headers(request))
+        if not response.prepared:  # streams carry these from their start (edge_headers)
+            response.headers["X-Request-ID"] = request[REQUEST_ID]
+            if origin:
+                response.headers["Access-Control-Allow-Origin"] = origin
+                response.headers["Access-Control-Expose-Headers"] = EXPOSED
         return response
 
     return middleware

@@ -56,10 +56,12 @@ class Sender:
         return data
 
     async def send(self, events: list[Event], rest: AsyncIterator[Event]) -> None:
-        data = b"".join([self.take(event) for event in events])
-        if data:
-            await self.stream.write(data)
         take, write = self.take, self.stream.write
+        data = b""
+        for event in events:
+            data += take(event)
+        if data:
+            await write(data)
         async for event in rest:
             data = take(event)
             if data:
