@@ -90,3 +90,17 @@ async def test_exhausted_accounts_fall_back_too_and_the_first_error_stays_when_n
     with pytest.raises(openai.RateLimitError) as info:
         await gw.client().chat.completions.create(**chat("gpt-4o"))
     assert info.value.code == "insufficient_quota"  # why gpt-4o failed, not why gpt-4o-mini did
+
+
+async def test_answers_built_by_the_gateway_name_the_fallback_model_too(upstream, start_gateway):
+    # With body logging on, the gateway builds the chunks itself instead of relaying the
+    # upstream's own: they must name the model that served as well.
+    gw = await start_gateway(fallback_config(upstream, logging={"level": "warning", "log_bodies": True}))
+    rest_both_gpt_4o_accounts(upstream)
+    reply = await gw.client().chat.completions.create(**chat("gpt-4o"))
+    assert reply.model == "gpt-4o-mini"
+    stream = await gw.client().chat.completions.with_raw_response.create(**chat("gpt-4o"), stream=True)
+    assert stream.headers["x-pool-proxy-fallback"] == "gpt-4o-mini"
+    chunks = [c async for c in stream.parse()]
+    assert {c.model for c in chunks} == {"gpt-4o-mini"}
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.errors import ApiError, invalid_json, invalid_request
+from proxy.errors import invalid_json, invalid_request, not_found
 from proxy.gateway import Gateway
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY
@@ -29,7 +29,7 @@ def _account(request: web.Request, gateway: Gateway) -> Account:
     account_id = request.match_info["id"]
     account = gateway.manager.accounts.get(account_id)
     if account is None:
-        raise ApiError(404, "invalid_request_error", "account_not_found", f"No account '{account_id}'.")
+        raise not_found(f"No account '{account_id}'.", "account_not_found")
     return account
 
 

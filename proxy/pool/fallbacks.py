@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
-from proxy.errors import ApiError
+from proxy.core.errors import GatewayError
 from proxy.request import ChatRequest
 from proxy.state.base import ClientQuota
 
@@ -42,6 +42,11 @@ def as_model(request: ChatRequest, model: str) -> ChatRequest:
     )
 
 
+def served_as(request: ChatRequest, trace: Trace) -> ChatRequest:
+    """The request as the model that served it: a door names that model in its answer."""
+    return as_model(request, trace.fallback) if trace.fallback else request
+
+
 class Fallbacks:
     def __init__(self, table: dict[str, tuple[str, ...]], manager: AccountManager) -> None:
         self.table = table
@@ -63,7 +68,7 @@ class Fallbacks:
         accounts = plan(request)  # a 4xx about the asked model is the client's answer
         try:
             return await attempt(request, accounts, client)
-        except ApiError as exc:
+        except GatewayError as exc:
             if exc.code not in RESTING or not self.models_for(request):
                 raise
             first = exc
@@ -73,12 +78,12 @@ class Fallbacks:
             chat = as_model(request, model)
             try:
                 accounts = plan(chat)
-            except ApiError:
+            except GatewayError:
                 continue  # no account of it can take this request (model, images, tools)
             quota = replace(client, take=False) if client is not None and trace.attempts else client
             try:
                 result = await attempt(chat, accounts, quota)
-            except ApiError as exc:
+            except GatewayError as exc:
                 if exc.code not in RESTING:
                     raise
                 continue
