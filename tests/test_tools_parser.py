@@ -197,3 +197,11 @@ def splits(draw: st.DrawFn) -> list[str]:
 @given(splits())
 def test_any_split_of_an_answer_streams_to_what_the_whole_answer_parses_to(chunks: list[str]) -> None:
     assert joined(streamed(chunks)) == parse("".join(chunks))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='<>/_tolcaX \n{}"nme:', max_size=60))
+def test_an_answer_without_a_valid_call_comes_back_exactly_as_written(answer: str) -> None:
+    text, calls = parse(answer)
+    if not calls:
+        assert text == answer
