@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import pytest
 
-from proxy.errors import invalid_request
 from proxy.request import ChatRequest, parse_chat
 from proxy.tools.prompt import render_history, rewrite
-from proxy.tools.spec import check_tools
 
 WEATHER = {
     "type": "function",
@@ -21,7 +18,6 @@ WEATHER = {
     },
 }
 SEARCH = {"type": "function", "function": {"name": "search"}}
-RequestError = type(invalid_request("", None))  # the gateway's 400, rendered by each door
 
 
 def chat(**body: Any) -> ChatRequest:
@@ -172,40 +168,3 @@ def test_the_rewritten_history_has_no_tool_roles_left() -> None:
     assert {m["role"] for m in messages} <= {"system", "user", "assistant"}
     assert all(isinstance(m.get("content"), str) for m in messages)
     assert not any("tool_calls" in m for m in messages)
-
-
-@pytest.mark.parametrize(
-    ("tools", "param"),
-    [
-        ([1, 2], "tools[0]"),
-        ([WEATHER, {"type": "retrieval"}], "tools[1]"),
-        ([{"type": "function"}], "tools[0].function"),
-        ([{"type": "function", "function": {"description": "x"}}], "tools[0].function.name"),
-        ([{"type": "function", "function": {"name": ""}}], "tools[0].function.name"),
-        ([{"type": "function", "function": {"name": "a", "parameters": []}}], "tools[0].function.parameters"),
-        (
-            [{"type": "function", "function": {"name": "a", "description": 5}}],
-            "tools[0].function.description",
-        ),
-        ("get_weather", "tools"),
-    ],
-)
-def test_malformed_tools_are_refused_naming_the_entry(tools: Any, param: str) -> None:
-    with pytest.raises(RequestError) as caught:
-        check_tools({"tools": tools})
-    assert caught.value.status == 400
-    assert caught.value.param == param
-    assert param in str(caught.value)
-
-
-def test_a_named_tool_choice_must_name_an_offered_tool() -> None:
-    choice = {"type": "function", "function": {"name": "missing"}}
-    with pytest.raises(RequestError) as caught:
-        check_tools({"tools": [WEATHER], "tool_choice": choice})
-    assert caught.value.param == "tool_choice"
-
-
-def test_well_formed_tools_pass() -> None:
-    check_tools(
-        {"tools": [WEATHER, SEARCH], "tool_choice": {"type": "function", "function": {"name": "search"}}}
-    )
