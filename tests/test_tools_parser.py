@@ -173,6 +173,21 @@ def test_the_call_is_emitted_as_soon_as_its_block_closes() -> None:
     assert parser.feed('"arguments": {}}</tool_call>') == [ToolCallDelta(0, "call_x", "search", "{}")]
 
 
+def test_inlined_reasoning_is_not_parsed_for_calls_but_the_answer_after_it_is() -> None:
+    thought = "<think>Maybe " + block("search", {"q": "x"}) + "? No, weather.</think>"
+    text, calls = parse(thought + "Checking. " + block("get_weather", {"city": "Rome"}))
+    assert text == thought + "Checking."
+    assert [c.name for c in calls] == ["get_weather"]
+
+
+def test_inlined_reasoning_streams_as_it_comes() -> None:
+    parser = BlockParser(NAMES)
+    assert parser.feed("<thi") == []
+    assert parser.feed("nk>I wonder <tool") == [TextDelta("<think>I wonder <tool")]
+    assert parser.feed("_call> </th") == [TextDelta("_call> ")]
+    assert parser.feed("ink>Hi") == [TextDelta("</think>"), TextDelta("Hi")]
+
+
 ANSWERS = [
     "Plain answer with no call at all.\n",
     "Let me check.\n\n" + block("get_weather", {"city": "Paris"}),
@@ -182,12 +197,14 @@ ANSWERS = [
     "x " + block("nope", {}) + ' y <tool_call>{"name": "search"}',
     '<tool_call>{"name": "search"}<tool_call>{"name": "get_weather"}</tool_',
     "<<tool_call>" + block("search", {"q": "<tool_call>"})[11:] + "<",
+    "<think>a " + block("search", {}) + " b</think>\n" + block("get_weather", {}) + "\n",
+    "<thin " + block("search", {}),
 ]
 
 
 @st.composite
 def splits(draw: st.DrawFn) -> list[str]:
-    answer = draw(st.sampled_from(ANSWERS) | st.text(alphabet="<>/_tolcaX \n{}", max_size=40))
+    answer = draw(st.sampled_from(ANSWERS) | st.text(alphabet="<>/_tolcahinkX \n{}", max_size=40))
     cuts = sorted(draw(st.sets(st.integers(0, len(answer)), max_size=12)))
     bounds = [0, *cuts, len(answer)]
     return [answer[a:b] for a, b in itertools.pairwise(bounds)]

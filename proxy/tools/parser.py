@@ -4,8 +4,9 @@ Text streams through as it comes. From the first `<` that could open a block, on
 what might still become `<tool_call>` is held back, so a reader never sees half a
 block as text; a complete block becomes one tool call. Whitespace right before a
 call, and after the last one at the end, is dropped: it only separated text from
-calls. Every decision depends on the answer, never on how it was split into chunks,
-so a stream and a whole reply parse the same.
+calls. Reasoning inlined as a leading `<think>…</think>` is passed on unparsed, so a
+model musing about a call does not make one. Every decision depends on the answer,
+never on how it was split into chunks, so a stream and a whole reply parse the same.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import secrets
 import string
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -27,6 +28,8 @@ log = logging.getLogger("pool_proxy.tools")
 _ALPHABET = string.ascii_letters + string.digits
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*")  # ```json, ```JSON, ``` before the JSON
 Piece = TextDelta | ToolCallDelta
+Phase = Literal["start", "think", "text"]
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 def call_id() -> str:
@@ -92,6 +95,7 @@ class BlockParser:
         self._text = ""  # held back outside a block: trailing whitespace and a possible tag start
         self._block: str | None = None  # inside a block: everything since `<tool_call>`
         self._gap = ""  # whitespace before the open block, given back if it is not a call
+        self._phase: Phase = "start"  # an answer that opens with <think> is reasoning until </think>
 
     def feed(self, text: str) -> list[Piece]:
         out: list[Piece] = []
@@ -120,6 +124,8 @@ class BlockParser:
         """Advance over what is buffered; True while there may be more to do."""
         if self._block is not None:
             return self._step_block(out)
+        if self._phase != "text":
+            return self._step_think(out)
         start = self._text.find(OPEN)
         if start >= 0:
             before = self._text[:start]
@@ -136,6 +142,25 @@ class BlockParser:
         if head:
             out.append(TextDelta(head))
             self._text = self._text[len(head) :]
+        return False
+
+    def _step_think(self, out: list[Piece]) -> bool:
+        """Reasoning inlined as `<think>…</think>` (Monica's `think_tags`) passes unparsed."""
+        if self._phase == "start":
+            if len(self._text) < len(THINK_OPEN) and THINK_OPEN.startswith(self._text):
+                return False  # too short yet to tell
+            self._phase = "think" if self._text.startswith(THINK_OPEN) else "text"
+            return True
+        end = self._text.find(THINK_CLOSE)
+        if end >= 0:
+            end += len(THINK_CLOSE)
+            out.append(TextDelta(self._text[:end]))
+            self._text, self._phase = self._text[end:], "text"
+            return True
+        free = len(self._text) - _held(self._text, THINK_CLOSE)
+        if free:
+            out.append(TextDelta(self._text[:free]))
+            self._text = self._text[free:]
         return False
 
     def _step_block(self, out: list[Piece]) -> bool:
