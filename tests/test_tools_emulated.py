@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -22,19 +22,23 @@ class ScriptedProvider:
         self.chunks = chunks
         self.reasoning = reasoning
         self.received: list[ChatRequest] = []
+        self.closed = False
 
     async def complete(self, request: ChatRequest) -> Reply:
         self.received.append(request)
         return Reply(text="".join(self.chunks), reasoning=self.reasoning, usage=Usage(40, 9, estimated=True))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         self.received.append(request)
-        if self.reasoning:
-            yield ReasoningDelta(self.reasoning)
-        for chunk in self.chunks:
-            yield TextDelta(chunk)
-        yield Finish("stop")
-        yield Usage(40, 9, estimated=True)
+        try:
+            if self.reasoning:
+                yield ReasoningDelta(self.reasoning)
+            for chunk in self.chunks:
+                yield TextDelta(chunk)
+            yield Finish("stop")
+            yield Usage(40, 9, estimated=True)
+        finally:
+            self.closed = True
 
 
 def chat(**body: Any) -> ChatRequest:
@@ -102,3 +106,11 @@ async def test_with_tool_choice_none_a_block_in_the_answer_stays_text() -> None:
     events = await collect(EmulatedTools(upstream).stream(chat(tools=[WEATHER], tool_choice="none")))
     assert events[0] == TextDelta(CALL)
     assert Finish("stop") in events
+
+
+async def test_closing_the_stream_early_closes_the_providers_stream_at_once() -> None:
+    upstream = ScriptedProvider(["Hello ", "there ", CALL])
+    events = EmulatedTools(upstream).stream(chat(tools=[WEATHER], stream=True))
+    assert await anext(events) == TextDelta("Hello")
+    await events.aclose()  # the client went away
+    assert upstream.closed

@@ -7,7 +7,8 @@ provider's estimate, which counts the rewritten messages and so the injected pro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Protocol
 
@@ -22,7 +23,7 @@ class ChatProvider(Protocol):
 
     async def complete(self, request: ChatRequest) -> Reply: ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]: ...
 
 
 def read_reply(reply: Reply, emulation: Emulation, *, request_id: str | None = None) -> Reply:
@@ -36,26 +37,26 @@ def read_reply(reply: Reply, emulation: Emulation, *, request_id: str | None = N
 
 
 async def read_stream(
-    events: AsyncIterator[Event], emulation: Emulation, *, request_id: str | None = None
-) -> AsyncIterator[Event]:
-    """A stream with its blocks turned into tool-call deltas; reasoning passes untouched."""
-    if not emulation.names:
-        async for event in events:
-            yield event
-        return
+    events: AsyncGenerator[Event, None], emulation: Emulation, *, request_id: str | None = None
+) -> AsyncGenerator[Event, None]:
+    """A stream with its blocks turned into tool-call deltas; reasoning passes untouched.
+
+    Closing this stream closes the provider's at once (so its upstream stops generating).
+    """
     parser = BlockParser(emulation.names, request_id=request_id)
     finished = False
-    async for event in events:
-        if isinstance(event, TextDelta):
-            for piece in parser.feed(event.text):
-                yield piece
-        elif isinstance(event, Finish):
-            for piece in parser.close():
-                yield piece
-            finished = True
-            yield Finish("tool_calls") if parser.calls else event
-        else:
-            yield event
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, TextDelta):
+                for piece in parser.feed(event.text):
+                    yield piece
+            elif isinstance(event, Finish):
+                for piece in parser.close():
+                    yield piece
+                finished = True
+                yield Finish("tool_calls") if parser.calls else event
+            else:
+                yield event
     if not finished:
         for piece in parser.close():
             yield piece
@@ -74,8 +75,10 @@ class EmulatedTools:
         reply = await self.inner.complete(emulation.request)
         return read_reply(reply, emulation, request_id=request_id)
 
-    def stream(self, request: ChatRequest, *, request_id: str | None = None) -> AsyncIterator[Event]:
+    def stream(self, request: ChatRequest, *, request_id: str | None = None) -> AsyncGenerator[Event, None]:
         if not request.has_tools:
             return self.inner.stream(request)
         emulation = rewrite(request)
+        if not emulation.names:  # tool_choice none: nothing to parse
+            return self.inner.stream(emulation.request)
         return read_stream(self.inner.stream(emulation.request), emulation, request_id=request_id)
