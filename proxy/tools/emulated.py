@@ -65,20 +65,21 @@ async def read_stream(
 class EmulatedTools:
     """Wraps a provider whose upstream cannot call tools (`pool.unsupported_tools: emulate`)."""
 
-    def __init__(self, inner: ChatProvider) -> None:
+    def __init__(self, inner: ChatProvider, *, request_id: str | None = None) -> None:
         self.inner = inner
+        self.request_id = request_id  # names the request in the log when a block is kept as text
 
-    async def complete(self, request: ChatRequest, *, request_id: str | None = None) -> Reply:
+    async def complete(self, request: ChatRequest) -> Reply:
         if not request.has_tools:
             return await self.inner.complete(request)
         emulation = rewrite(request)
         reply = await self.inner.complete(emulation.request)
-        return read_reply(reply, emulation, request_id=request_id)
+        return read_reply(reply, emulation, request_id=self.request_id)
 
-    def stream(self, request: ChatRequest, *, request_id: str | None = None) -> AsyncGenerator[Event, None]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         if not request.has_tools:
             return self.inner.stream(request)
         emulation = rewrite(request)
         if not emulation.names:  # tool_choice none: nothing to parse
             return self.inner.stream(emulation.request)
-        return read_stream(self.inner.stream(emulation.request), emulation, request_id=request_id)
+        return read_stream(self.inner.stream(emulation.request), emulation, request_id=self.request_id)
