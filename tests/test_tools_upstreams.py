@@ -311,3 +311,98 @@ async def test_usage_is_estimated_and_counts_the_injected_prompt(mammouth, start
     assert plain.usage is not None and tooled.usage is not None
     injected = len(mammouth.seen[1].preprompt)
     assert tooled.usage.prompt_tokens - plain.usage.prompt_tokens >= injected // 4 - 2
+
+
+# -- the clients of issue 11 ------------------------------------------------------------------
+
+OPEN_WEBUI_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"Open WebUI built-in tool {name}.",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+        },
+    }
+    for name in ["search_web", "fetch_url", "get_current_timestamp", "query_knowledge_files"]
+    + [f"builtin_{i}" for i in range(32)]
+]
+
+
+def sse_payloads(raw: bytes) -> list[Any]:
+    events = [e[len(b"data: ") :] for e in raw.split(b"\n\n") if e.startswith(b"data: ")]
+    assert events[-1] == b"[DONE]"
+    return [json.loads(e) for e in events[:-1]]
+
+
+async def test_open_webui_chat_on_monica_runs_the_tool_and_gets_the_follow_up(monica, start_gateway):
+    """Open WebUI's default chat: a stream with its 36 tools and usage; it runs the called tool
+    and sends the result back in the same stream shape."""
+    monica.script(
+        "sess-a",
+        MonicaStep(text="Searching. " + call("search_web", query="pool-proxy release")),
+        MonicaStep(text="pool-proxy 1.0 was released today."),
+    )
+    gw = await start_gateway(pool("monica", monica))
+    body: dict[str, Any] = {
+        "model": "gpt-4o",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "Any pool-proxy news?"}],
+        "tools": OPEN_WEBUI_TOOLS,
+    }
+    async with await gw.post("/v1/chat/completions", body) as resp:
+        assert resp.status == 200 and resp.headers["x-pool-proxy-tools"] == "emulated"
+        chunks = sse_payloads(await resp.read())
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    [piece] = [t for d in deltas for t in d.get("tool_calls") or ()]
+    assert piece["type"] == "function" and piece["function"]["name"] == "search_web"
+    assert json.loads(piece["function"]["arguments"]) == {"query": "pool-proxy release"}
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "tool_calls"
+    assert chunks[-1]["usage"]["prompt_tokens"] > 0
+
+    made = {"id": piece["id"], "type": "function", "function": piece["function"]}
+    body["messages"] += [
+        {"role": "assistant", "content": "Searching.", "tool_calls": [made]},
+        {"role": "tool", "tool_call_id": piece["id"], "content": '[{"title": "pool-proxy 1.0"}]'},
+    ]
+    async with await gw.post("/v1/chat/completions", body) as resp:
+        chunks = sse_payloads(await resp.read())
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "pool-proxy 1.0 was released today."
+    follow_up = monica.seen[1]
+    assert follow_up.questions[-1] == (
+        '<tool_response>{"name":"search_web","content":"[{\\"title\\": \\"pool-proxy 1.0\\"}]"}'
+        "</tool_response>"
+    )
+
+
+async def test_sdk_agent_loop_over_mammouth_with_the_stream_helper(mammouth, start_gateway):
+    """An OpenAI-SDK agent: call → run the tool → final answer, the SDK assembling the stream."""
+    mammouth.script(
+        "sess-a",
+        MammouthStep(text=call("get_time", city="Tokyo"), split=3),
+        MammouthStep(text="It is 21:00 in Tokyo."),
+    )
+    gw = await start_gateway(pool("mammouth", mammouth))
+    client = gw.client()
+    messages: list[Any] = [{"role": "user", "content": "Time in Tokyo?"}]
+    tools: Any = TOOLS
+    while True:
+        async with client.chat.completions.stream(model="gpt-5", messages=messages, tools=tools) as stream:
+            completion = await stream.get_final_completion()
+        message = completion.choices[0].message
+        messages.append(message.model_dump(exclude_none=True, exclude={"parsed"}))
+        if not message.tool_calls:
+            break
+        for tool_call in message.tool_calls:
+            assert tool_call.function.name == "get_time"
+            city = json.loads(tool_call.function.arguments)["city"]
+            messages.append({"role": "tool", "tool_call_id": tool_call.id, "content": f"21:00 in {city}"})
+    assert message.content == "It is 21:00 in Tokyo."
+    assert len(mammouth.seen) == 2
+    assert [m["content"] for m in mammouth.seen[1].messages] == [
+        "Time in Tokyo?",
+        '<tool_call>{"name":"get_time","arguments":{"city":"Tokyo"}}</tool_call>',
+        '<tool_response>{"name":"get_time","content":"21:00 in Tokyo"}</tool_response>',
+    ]
