@@ -7,6 +7,7 @@ and what the upstream was sent.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import openai
@@ -147,10 +148,17 @@ async def test_monica_fenced_json_in_the_block_is_a_call(monica, start_gateway):
         call("launch_rockets", target="moon"),  # a tool that was not offered
     ],
 )
-async def test_monica_block_that_is_not_a_valid_call_comes_back_as_text(monica, start_gateway, answer):
+async def test_monica_block_that_is_not_a_valid_call_comes_back_as_text(
+    monica, start_gateway, answer, caplog
+):
     monica.script("sess-a", MonicaStep(text=answer), MonicaStep(text=answer))
     gw = await start_gateway(pool("monica", monica))
-    reply = await gw.client().chat.completions.create(**chat("gpt-4o", "Go"), tools=TOOLS)
+    with caplog.at_level(logging.INFO, logger="pool_proxy.tools"):
+        reply = await gw.client().chat.completions.create(
+            **chat("gpt-4o", "Go"), tools=TOOLS, extra_headers={"X-Request-ID": "req-tools-1"}
+        )
+    kept = [r for r in caplog.records if r.name == "pool_proxy.tools"]
+    assert [(r.levelno, r.__dict__.get("request_id")) for r in kept] == [(logging.INFO, "req-tools-1")]
     assert reply.choices[0].message.content == answer
     assert not reply.choices[0].message.tool_calls and reply.choices[0].finish_reason == "stop"
     content, calls, finish, _ = await streamed(gw.client(), **chat("gpt-4o", "Go"), tools=TOOLS)
