@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from proxy.core.errors import GatewayError
-from proxy.core.events import Event, Reply
+from proxy.core.events import Event
 
 if TYPE_CHECKING:
     from aiohttp import web

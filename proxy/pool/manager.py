@@ -16,12 +16,8 @@ from typing import Any
 
 from proxy.clock import Clock
 from proxy.config import AccountConfig, PoolConfig, mask
-from proxy.errors import ApiError, insufficient_quota, no_available_account
-from proxy.godur import format_go_duration
-from proxy.outcome import Outcome
-from proxy.pool.status import AccountStatus, State, apply_outcome, fingerprint
-from proxy.providers.base import Provider
-from proxy.state.base import (
+from proxy.core.account import AccountStatus, State
+from proxy.core.admission import (
     RECOVERING,
     Admission,
     Blocker,
@@ -29,8 +25,13 @@ from proxy.state.base import (
     ClientQuota,
     ClientWindow,
     Lease,
-    StateStore,
 )
+from proxy.errors import ApiError, insufficient_quota, no_available_account
+from proxy.godur import format_go_duration
+from proxy.outcome import Outcome
+from proxy.pool.status import apply_outcome, fingerprint
+from proxy.providers.base import Provider
+from proxy.state.base import StateStore
 
 log = logging.getLogger("pool_proxy.pool")
 
