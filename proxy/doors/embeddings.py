@@ -14,8 +14,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from proxy.core.errors import ErrorKind, GatewayError
 from proxy.core.events import Usage
+from proxy.errors import invalid_request as invalid
 from proxy.request import parse_json_body
 
 MAX_INPUTS = 2048
@@ -30,10 +30,6 @@ class EmbeddingsRequest:
     model: str  # after alias resolution
     requested_model: str  # as the client named it
     encoding: Encoding  # what the client will decode
-
-
-def invalid(message: str, param: str) -> GatewayError:
-    return GatewayError(400, ErrorKind.INVALID_REQUEST, message, code="invalid_request", param=param)
 
 
 def parse_embeddings(raw: bytes, aliases: dict[str, str]) -> EmbeddingsRequest:

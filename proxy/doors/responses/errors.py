@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from proxy.core.errors import ErrorKind, GatewayError
+from proxy.errors import invalid_request as invalid
 
-
-def invalid(message: str, param: str | None = None) -> GatewayError:
-    return GatewayError(400, ErrorKind.INVALID_REQUEST, message, code="invalid_request", param=param)
+__all__ = ["invalid", "previous_response_not_found"]
 
 
 def previous_response_not_found(response_id: str) -> GatewayError:
