@@ -214,3 +214,33 @@ async def test_a_wrong_key_is_401(upstream, start_gateway):
     with pytest.raises(openai.AuthenticationError):
         await gw.client("sk-wrong").responses.create(model="gpt-4o-mini", input="Hi")
     assert ALICE not in str(upstream.seen)
+
+
+async def test_an_input_image_reaches_the_upstream_as_a_chat_image(upstream, start_gateway):
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    image = "data:image/png;base64,iVBORw0KGgo="
+    content = [
+        {"type": "input_text", "text": "What is it?"},
+        {"type": "input_image", "image_url": image, "detail": "low"},
+    ]
+    await gw.client().responses.create(model="gpt-4o-mini", input=[{"role": "user", "content": content}])
+    assert upstream.seen[0].body["messages"][0]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": image, "detail": "low"},
+    }
+
+
+async def test_tools_for_a_model_no_account_can_call_tools_with_is_a_400_naming_it(monica, start_gateway):
+    gw = await start_gateway(
+        {
+            "clients": [{"name": "alice", "key": ALICE}],
+            "accounts": [
+                {"id": "monica-1", "provider": "monica", "cookie": "sess-a", "base_url": monica.url}
+            ],
+            "pool": {"unsupported_tools": "reject"},
+        }
+    )
+    with pytest.raises(openai.BadRequestError) as caught:
+        await gw.client().responses.create(model="claude-sonnet-4-5", input="Go", tools=[SHELL])
+    assert "claude-sonnet-4-5" in caught.value.message
+    assert monica.seen == []

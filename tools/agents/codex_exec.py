@@ -170,8 +170,13 @@ async def main(codex: str) -> int:
         body = entry["body"]
         tools = [t.get("type") + ":" + str(t.get("name")) for t in body.get("tools") or []]
         print(f"-> {entry['path']} headers={entry['headers']}")
-        items = [i.get("type", "message") for i in body.get("input") or []]
+        items = [f"{i.get('type', 'message')}:{i.get('role', '')}" for i in body.get("input") or []]
         print(f"   body keys={sorted(body)} input items={items}")
+        fields = {
+            k: body.get(k)
+            for k in ("model", "stream", "store", "reasoning", "text", "include", "tool_choice")
+        }
+        print(f"   {json.dumps(fields)}")
         print(f"   tools={tools}")
     print(f"upstream calls: {len(upstream.bodies)}")
     print("--- codex stdout\n" + out.decode()[-2000:])
