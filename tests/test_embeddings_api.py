@@ -90,3 +90,15 @@ async def test_bad_input_is_400_naming_the_field(upstream, start_gateway):
         await gw.client().embeddings.create(model=MODEL, input=["ok", ""])
     assert caught.value.param == "input[1]"
     assert upstream.seen == []
+
+
+async def test_a_client_over_its_bucket_gets_openais_429(upstream, start_gateway):
+    raw = embedding_config(upstream)
+    raw["clients"][0]["rate_limit"] = {"rpm": 1, "burst": 1}
+    gw = await start_gateway(raw)
+    client = gw.client()
+    await client.embeddings.create(model=MODEL, input="alpha")
+    with pytest.raises(openai.RateLimitError) as caught:
+        await client.embeddings.create(model=MODEL, input="beta")
+    assert caught.value.code == "rate_limit_exceeded"
+    assert len(upstream.seen) == 1

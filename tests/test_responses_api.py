@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ALICE, base_config, until
 from tests.fakes.openai_upstream import Step, calls_step, error_step
+from tests.test_metrics import scrape, value
 
 KEY = {i: f"sk-upstream-{i}-secretvalue" for i in (1, 2, 3)}
 SHELL = {
@@ -244,3 +245,21 @@ async def test_tools_for_a_model_no_account_can_call_tools_with_is_a_400_naming_
         await gw.client().responses.create(model="claude-sonnet-4-5", input="Go", tools=[SHELL])
     assert "claude-sonnet-4-5" in caught.value.message
     assert monica.seen == []
+
+
+async def test_metrics_and_usage_tell_the_responses_route_apart(upstream, start_gateway):
+    gw = await start_gateway(base_config(upstream))
+    client = gw.client()
+    await client.responses.create(model="gpt-4o-mini", input="Hi")
+    async with client.responses.stream(model="gpt-4o-mini", input="Hi") as stream:
+        await stream.get_final_response()
+    await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+    samples = await scrape(gw)
+    requests = "pool_proxy_requests_total"
+    labels = {"status": "200", "model": "gpt-4o-mini", "client": "alice"}
+    assert value(samples, requests, route="responses", **labels) == 2
+    assert value(samples, requests, route="chat", **labels) == 1
+    status, usage = await gw.admin("GET", "/admin/usage?group_by=client")
+    alice = next(row for row in usage["data"] if row["client"] == "alice")
+    assert status == 200
+    assert (alice["requests"], alice["prompt_tokens"], alice["completion_tokens"]) == (3, 33, 21)
