@@ -73,7 +73,8 @@ class ResponsesStream:
         self._calls: dict[int, _Item] = {}  # upstream tool-call index → its latest item
         self._finish: FinishReason | None = None
         self._usage: Usage | None = None
-        self._text_delta = b""  # frame prefix of the open message's text deltas (the hot path)
+        self._text_delta = b""  # the open message's text-delta frame, less its number and text
+        self._text_parts: list[str] | None = None  # the open message's text, while one is open
 
     # -- StreamEncoder
 
@@ -84,8 +85,14 @@ class ResponsesStream:
         )
 
     def encode(self, event: Event) -> bytes:
-        if isinstance(event, TextDelta):
-            return self._text(event.text) if event.text else b""
+        if type(event) is TextDelta:
+            text = event.text
+            if self._text_parts is not None and text:  # the hot path: more text for the open message
+                seq = self._seq
+                self._seq = seq + 1
+                self._text_parts.append(text)
+                return self._text_delta % (seq, orjson.dumps(text))
+            return self._text(text) if text else b""
         if isinstance(event, ToolCallDelta):
             return self._tool(event)
         if isinstance(event, ReasoningDelta):
@@ -130,19 +137,17 @@ class ResponsesStream:
                     "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
                 },
             )
-            self._text_delta = (
+            self._text_delta = (  # ids are letters, digits and "_": no "%" to escape
                 b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-                b'"item_id":"'
-                + item.id.encode()
-                + b'","output_index":'
-                + str(item.index).encode()
-                + b',"content_index":0,"logprobs":[],"sequence_number":'
+                b'"item_id":"%s","output_index":%d,"content_index":0,"logprobs":[],'
+                b'"sequence_number":%%d,"delta":%%b}\n\n' % (item.id.encode(), item.index)
             )
+            self._text_parts = item.parts
         assert self._open is not None
         self._open.parts.append(text)
         seq = self._seq
         self._seq += 1
-        return head + self._text_delta + str(seq).encode() + b',"delta":' + orjson.dumps(text) + b"}\n\n"
+        return head + self._text_delta % (seq, orjson.dumps(text))
 
     def _reasoning(self, text: str) -> bytes:
         head = b""
@@ -199,6 +204,7 @@ class ResponsesStream:
         if item is None:
             return b""
         self._open = None
+        self._text_parts = None
         item.status = "completed"
         where = {"item_id": item.id, "output_index": item.index}
         if item.kind == "message":
