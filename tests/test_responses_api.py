@@ -263,3 +263,17 @@ async def test_metrics_and_usage_tell_the_responses_route_apart(upstream, start_
     alice = next(row for row in usage["data"] if row["client"] == "alice")
     assert status == 200
     assert (alice["requests"], alice["prompt_tokens"], alice["completion_tokens"]) == (3, 33, 21)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_upstream_context_length_error_passes_through_and_costs_no_health(
+    upstream, start_gateway, stream
+):
+    message = "This model's maximum context length is 128000 tokens."
+    upstream.default = error_step(400, "context_length_exceeded", message)
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    with pytest.raises(openai.BadRequestError) as caught:
+        await gw.client().responses.create(model="gpt-4o-mini", input="a very long prompt", stream=stream)
+    assert caught.value.code == "context_length_exceeded"
+    assert message in caught.value.message
+    assert (await gw.account("acct-1"))["state"] == "active"
