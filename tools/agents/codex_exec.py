@@ -31,10 +31,15 @@ KEY = "sk-codex-agent-test-0123456789"
 MARKER = "pool-proxy-codex-ok"
 
 
-class Upstream:
-    """Turn 1: a call to Codex's shell tool; turn 2 (a tool result present): the answer."""
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+written by codex through pool-proxy\n*** End Patch\n"
 
-    def __init__(self) -> None:
+
+class Upstream:
+    """Turn 1: a call to Codex's shell tool (or, with `patch`, to its free-form apply_patch
+    tool); turn 2 (a tool result present): the answer."""
+
+    def __init__(self, patch: bool) -> None:
+        self.patch = patch
         self.bodies: list[dict[str, Any]] = []
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.chat)
@@ -47,7 +52,10 @@ class Upstream:
             return await self.stream(
                 request, body, [{"content": f"The command printed: {results[-1]['content']}"}]
             )
-        name, arguments = _shell_call(body.get("tools") or [])
+        if self.patch:
+            name, arguments = "apply_patch", json.dumps({"input": PATCH})
+        else:
+            name, arguments = _shell_call(body.get("tools") or [])
         pieces = [arguments[i : i + 7] for i in range(0, len(arguments), 7)]  # split like a real model
         deltas: list[dict[str, Any]] = [
             {
@@ -101,8 +109,8 @@ def _shell_call(tools: list[dict[str, Any]]) -> tuple[str, str]:
     raise SystemExit(f"no shell tool offered upstream; got {[t['function']['name'] for t in tools]}")
 
 
-async def main(codex: str) -> int:
-    upstream = Upstream()
+async def main(codex: str, patch: bool) -> int:
+    upstream = Upstream(patch)
     up_runner = web.AppRunner(upstream.app)
     await up_runner.setup()
     await web.TCPSite(up_runner, "127.0.0.1", 0).start()
@@ -180,6 +188,13 @@ async def main(codex: str) -> int:
         print(f"   tools={tools}")
     print(f"upstream calls: {len(upstream.bodies)}")
     print("--- codex stdout\n" + out.decode()[-2000:])
+    if patch:
+        written = work / "hello.txt"
+        ok = written.exists() and "pool-proxy" in written.read_text()
+        print("apply_patch (custom tool) round trip:", "ok" if ok else "FAILED")
+        if not ok:
+            print("--- codex stderr\n" + err.decode()[-4000:])
+        return 0 if ok else 1
     if proc.returncode != 0 or MARKER not in out.decode():
         print("--- codex stderr\n" + err.decode()[-4000:])
         return 1
@@ -193,4 +208,6 @@ async def main(codex: str) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--codex", default="codex", help="path to the codex binary")
-    sys.exit(asyncio.run(main(parser.parse_args().codex)))
+    parser.add_argument("--patch", action="store_true", help="have Codex write a file with apply_patch")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.codex, args.patch)))
