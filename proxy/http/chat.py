@@ -22,7 +22,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ex.for_chat(chat)
         if not client.may_use(chat.requested_model, chat.model):
             raise model_not_allowed(chat.requested_model)
-        chat.session = request.headers.get("x-session-id") or chat.session
+        chat.session = request.headers.get("x-session-id") or chat.session  # pool.sticky
         if chat.stream:  # the encoder is made once the serving model is known (a fallback's)
             return await relay(request, ex, chat, CHAT.stream_encoder)
         reply = await gateway.dispatcher.complete(chat, client.quota, ex.trace, may_use=client.may_use)

@@ -60,7 +60,7 @@ class Exchange:
         self.client: Client | None = None
         self.chat: ChatRequest | None = None
         self.model: str | None = None  # as the client named it
-        self.trace = Trace()
+        self.trace = Trace(request_id=self.request_id)
         self.first_byte: float | None = None
         self.overhead: float | None = None  # seconds the gateway added to the upstream's time
         self.usage: Usage | None = None
@@ -117,6 +117,8 @@ class Exchange:
             headers["x-pool-proxy-account"] = self.trace.account
         if self.trace.dropped_tools:
             headers["x-pool-proxy-dropped"] = "tools"
+        if self.trace.emulated_tools:
+            headers["x-pool-proxy-tools"] = "emulated"
         if self.trace.fallback:
             headers["x-pool-proxy-fallback"] = self.trace.fallback
         return headers
