@@ -1,0 +1,1 @@
+"""Protocol doors: one folder per wire protocol the gateway speaks to its clients."""
