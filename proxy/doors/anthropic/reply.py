@@ -10,7 +10,7 @@ from proxy.doors.anthropic.tokens import estimate_text_tokens
 from proxy.doors.anthropic.wire import new_id, stop_reason, tool_id, tool_input, usage_json
 
 
-def message_json(request: MessagesRequest, reply: Reply) -> dict[str, Any]:
+def message_json(request: MessagesRequest, reply: Reply, usage: Usage | None = None) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if reply.reasoning and request.thinking:
         content.append({"type": "thinking", "thinking": reply.reasoning, "signature": ""})
@@ -20,11 +20,9 @@ def message_json(request: MessagesRequest, reply: Reply) -> dict[str, Any]:
         name = request.names.client(call.name)
         arguments = tool_input(name, call.arguments)
         content.append({"type": "tool_use", "id": tool_id(call.id), "name": name, "input": arguments})
-    usage = reply.usage or Usage(
-        request.input_tokens(),
-        estimate_text_tokens(len(reply.text) + len(reply.reasoning)),
-        estimated=True,
-    )
+    if usage is None:
+        output = estimate_text_tokens(len(reply.text) + len(reply.reasoning))
+        usage = reply.usage or Usage(request.input_tokens(), output, estimated=True)
     return {
         "id": new_id("msg_"),
         "type": "message",
