@@ -312,7 +312,7 @@ def test_missing_max_tokens_is_a_400_naming_it() -> None:
     ("body", "field"),
     [
         ({"messages": []}, "messages"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
         ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages.0.content.0.type"),
         ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages.0.content.0.text"),
         (
@@ -370,3 +370,22 @@ def test_message_start_estimate_matches_count_tokens() -> None:
     body = {"model": "m", "system": "S" * 400, "messages": [{"role": "user", "content": "x" * 800}]}
     request = parse_messages(orjson.dumps({**body, "max_tokens": 10}), {})
     assert request.input_tokens() == count_input_tokens(orjson.dumps(body)) > 250
+
+
+def test_mid_conversation_system_turns_stay_and_never_split_a_call_from_its_result() -> None:
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment\ncwd: /w"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]},
+        {"role": "system", "content": "Tools changed."},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
+    ]
+    sent = upstream(parse(system="Main prompt.", messages=messages))["messages"]
+    assert [(m["role"], m.get("content")) for m in sent] == [
+        ("system", "Main prompt."),
+        ("user", "go"),
+        ("system", "# Environment\ncwd: /w"),
+        ("assistant", None),
+        ("tool", "ok"),
+        ("system", "Tools changed."),
+    ]

@@ -128,6 +128,18 @@ def recorder(seen: list[dict[str, Any]]) -> Any:
                 entry["max_tokens"] = body.get("max_tokens")
                 entry["thinking"] = body.get("thinking")
                 entry["tools"] = [t.get("name") for t in body.get("tools") or ()]
+                entry["messages"] = [
+                    (
+                        m.get("role"),
+                        [b.get("type") for b in m["content"]]
+                        if isinstance(m.get("content"), list)
+                        else "str",
+                    )
+                    for m in body.get("messages") or ()
+                    if isinstance(m, dict)
+                ]
+                if os.environ.get("DUMP_BODIES"):
+                    Path(os.environ["DUMP_BODIES"]).write_text(json.dumps(body, indent=1))
         seen.append(entry)
         return await handler(request)
 

@@ -46,12 +46,26 @@ def chat_messages(messages: Any, names: ToolNames) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for role, blocks in _turns(messages):
         if role == "user":
-            out.extend(_user(blocks))
+            results, message = _user(blocks)
+            _after_calls(out, results)
+        elif role == "system":
+            message = _system_turn(blocks)
         else:
             message = _assistant(blocks, names)
-            if message is not None:
-                out.append(message)
+        if message is not None:
+            out.append(message)
     return out
+
+
+def _after_calls(out: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
+    """Tool results go right after the assistant's calls, ahead of any system turn that
+    came between (Claude Code sends mid-conversation system turns)."""
+    at = len(out)
+    while at > 0 and out[at - 1]["role"] == "system":
+        at -= 1
+    if at == 0 or not out[at - 1].get("tool_calls"):
+        at = len(out)  # no calls just before: keep the client's order
+    out[at:at] = results
 
 
 def _turns(messages: list[Any]) -> list[tuple[str, list[Block]]]:
@@ -62,7 +76,7 @@ def _turns(messages: list[Any]) -> list[tuple[str, list[Block]]]:
         if not isinstance(message, dict):
             raise bad(path, "must be an object")
         role = message.get("role")
-        if role not in ("user", "assistant"):
+        if role not in ("user", "assistant", "system"):  # system: Claude Code's mid-conversation turns
             raise bad(f"{path}.role", "must be 'user' or 'assistant'")
         content = message.get("content")
         if isinstance(content, str):
@@ -83,7 +97,8 @@ def _turns(messages: list[Any]) -> list[tuple[str, list[Block]]]:
     return turns
 
 
-def _user(blocks: list[Block]) -> list[dict[str, Any]]:
+def _user(blocks: list[Block]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(one `tool` message per tool_result, the user message with the turn's other parts)."""
     results: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     result_images: list[dict[str, Any]] = []
@@ -103,10 +118,15 @@ def _user(blocks: list[Block]) -> list[dict[str, Any]]:
             raise bad(f"{path}.type", f"content blocks of type '{kind}' are not supported in a user turn")
     parts = result_images + parts  # chat `tool` messages carry no images: they follow as user parts
     if not parts:
-        return results
+        return results, None
     if len(parts) == 1 and parts[0]["type"] == "text":
-        return [*results, {"role": "user", "content": parts[0]["text"]}]
-    return [*results, {"role": "user", "content": parts}]
+        return results, {"role": "user", "content": parts[0]["text"]}
+    return results, {"role": "user", "content": parts}
+
+
+def _system_turn(blocks: list[Block]) -> dict[str, Any] | None:
+    texts = [text for path, block in blocks if block["type"] == "text" and (text := _text(path, block))]
+    return {"role": "system", "content": "\n\n".join(texts)} if texts else None
 
 
 def _assistant(blocks: list[Block], names: ToolNames) -> dict[str, Any] | None:
