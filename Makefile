@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench agents clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	bash bench/run.sh
+
+# Real coding agents through the gateway against a scripted upstream (needs npm; not in `make test`).
+AGENTS := .agents
+agents: $(STAMP)
+	npm install --silent --no-audit --no-fund --prefix $(AGENTS) @anthropic-ai/claude-code
+	$(BIN)/python tools/agents/claude_code.py --claude $(AGENTS)/node_modules/.bin/claude
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,7 @@ from proxy.config import parse_config
 
 KEY = "sk-claude-agent-test-0123456789"
 MARKER = "pool-proxy-claude-ok"
+PASSED = ("MAX_THINKING_TOKENS", "CLAUDE_CODE_EFFORT_LEVEL")  # passed through to claude when set
 
 
 class Upstream:
@@ -162,7 +163,7 @@ async def run(claude: str) -> int:
     config = parse_config(
         {
             "clients": [{"name": "agent", "key": KEY}],
-            "model_aliases": {"claude-*": "gpt-4o", "*haiku*": "gpt-4o"},
+            "model_aliases": {"claude-*": "gpt-4o", "*haiku*": "gpt-4o"},  # Claude Code's own names
             "accounts": [
                 {
                     "id": "up",
@@ -190,6 +191,11 @@ async def run(claude: str) -> int:
                 "ANTHROPIC_AUTH_TOKEN": KEY,
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
                 "DISABLE_AUTOUPDATER": "1",
+                **{
+                    k: v
+                    for k, v in os.environ.items()
+                    if (k.startswith("ANTHROPIC_") and k.endswith("MODEL")) or k in PASSED
+                },
             }
             process = await asyncio.create_subprocess_exec(
                 claude,
