@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 
 from proxy.clock import FakeClock
 from proxy.config import RateLimit
-from proxy.pool.status import AccountStatus, State
-from proxy.state.base import Admission, Blocker, Candidate, ClientQuota, Lease, Strategy
+from proxy.core.account import AccountStatus, State
+from proxy.core.admission import Admission, Blocker, Candidate, ClientQuota, Lease, Strategy
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.scripts import Scripts
@@ -188,20 +188,31 @@ async def test_update_is_a_compare_and_set_on_the_version(scripts: Scripts) -> N
     assert await scripts.update("a", 1, 7, "active", None, doc, b"{}") == 7  # never goes back
 
 
+# Weights a=2, b=1, c=1 make the cycle a,b,c,a. Steps 4 and 9 are failovers away from b
+# (they do not move the cursor); the leases of steps 2, 5, 8 and 11 end, so least_busy
+# has loads to compare (load = leases / weight; ties keep the rotation).
+EXPECTED_ORDER = {
+    "round_robin": "a b c a a a b c a a a b",
+    "least_busy": "a b c c a a b c a a a b",
+}
+
+
 @pytest.mark.parametrize("strategy", ["round_robin", "least_busy"])
-async def test_cursor_rotation_matches_the_memory_backend(scripts: Scripts, strategy: Strategy) -> None:
+async def test_cursor_rotation_follows_the_weighted_cycle_in_both_backends(
+    scripts: Scripts, strategy: Strategy
+) -> None:
     candidates = [Candidate("a", None, None, 2), Candidate("b", None, None), Candidate("c", None, None)]
     memory = MemoryStore(None, FakeClock())
     redis_order, memory_order = [], []
     for step in range(12):
-        exclude = frozenset({"b"}) if step % 5 == 4 else frozenset()  # failovers keep the cursor
+        exclude = frozenset({"b"}) if step % 5 == 4 else frozenset()
         got = await admit(scripts, candidates, strategy=strategy, exclude=exclude)
         want = await memory.admit(None, candidates, strategy, "model", exclude, NOW)
         assert got.lease is not None and want.lease is not None
         redis_order.append(got.lease.account_id)
         memory_order.append(want.lease.account_id)
-        if step % 3 == 2:  # some leases end, so least_busy has loads to compare
+        if step % 3 == 2:
             await scripts.release(got.lease, b"{}")
             await memory.release(want.lease)
-    assert redis_order == memory_order
-    assert len(set(redis_order)) == 3
+    assert " ".join(redis_order) == EXPECTED_ORDER[strategy]
+    assert " ".join(memory_order) == EXPECTED_ORDER[strategy]

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from proxy.clock import FakeClock
 from proxy.config import ConfigError, StateConfig, parse_config
-from proxy.pool.status import AccountStatus, State
+from proxy.core.account import AccountStatus, State
 from proxy.state.redis import RedisStore
 from proxy.state.redis.target import RedisTarget, parse_target
 from tests.fakes.redis_server import PrivateRedis, PrivateSentinel

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from proxy.clock import FakeClock
 from proxy.config import PoolConfig, RateLimit
+from proxy.core.admission import Candidate, ClientQuota, Lease
 from proxy.outcome import Outcome, OutcomeKind
 from proxy.pool.status import AccountStatus, State, apply_outcome
-from proxy.state.base import Candidate, ClientQuota, Lease
 from proxy.state.memory import MemoryStore
 
 LIMITED = Outcome(OutcomeKind.RATE_LIMITED, retry_after=5)

@@ -11,7 +11,7 @@ import pytest
 
 from proxy.clock import FakeClock
 from proxy.config import RateLimit, StateConfig
-from proxy.pool.status import AccountStatus, State
+from proxy.core.account import AccountStatus, State
 from proxy.state.base import Blocker, Candidate, ClientQuota, StateStore, UsageRecord
 from proxy.state.memory import MemoryStore
 from proxy.state.redis import RedisStore

@@ -29,6 +29,7 @@ from proxy.config.model import (
     ToolPolicy,
 )
 from proxy.config.reader import ConfigError, Reader
+from proxy.config.redis_url import parse_target
 
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
@@ -245,8 +246,6 @@ def _state(r: Reader) -> StateConfig:
     if not state.redis_url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
         r.error(r.key("redis_url"), "must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
     elif state.backend == "redis":
-        from proxy.state.redis.target import parse_target
-
         try:
             parse_target(state.redis_url, state.sentinel_master)
         except ValueError as exc:

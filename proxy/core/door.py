@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from proxy.core.errors import GatewayError
-from proxy.core.events import Event, Reply
+from proxy.core.events import Event
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from proxy.core.admission import ClientWindow
 
 
 class StreamEncoder(Protocol):
@@ -33,3 +35,6 @@ class Door(Protocol):
     route: str  # label for logs and metrics: chat, messages, responses, images, embeddings
 
     def error_response(self, error: GatewayError, headers: dict[str, str]) -> web.Response: ...
+
+    # the client's request bucket in the door's own rate-limit headers ({} for none)
+    def limit_headers(self, window: ClientWindow | None) -> dict[str, str]: ...

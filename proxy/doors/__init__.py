@@ -1,1 +1,1 @@
-"""Protocol doors: one folder per wire protocol the gateway speaks to its clients."""
+"""The protocol doors: each turns its own wire format into the domain and back (proxy.core)."""

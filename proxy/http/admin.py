@@ -11,10 +11,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.config import ConfigError
-from proxy.errors import ApiError, invalid_request
+from proxy.core.errors import ErrorKind, GatewayError
+from proxy.errors import invalid_request, not_found
+from proxy.gateway import Gateway
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY, STREAMS
-from proxy.logs import SCRUBBER
 from proxy.state.base import USAGE_FIELDS
 
 ACTIONS = ("enable", "disable", "reset")
@@ -22,9 +23,9 @@ GROUPS = {"client": "client", "account": "account", "model": "model"}
 MAX_USAGE_DAYS = 366  # one request must not walk decades of days on the event loop
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def _json(gateway: Gateway, data: Any, status: int = 200) -> web.Response:
     # Secrets never leave in an admin answer, even inside a field such as a base_url.
-    body = SCRUBBER.clean(orjson.dumps(data).decode())
+    body = gateway.scrubber.clean(orjson.dumps(data).decode())
     return web.Response(status=status, text=body, content_type="application/json")
 
 
@@ -33,13 +34,14 @@ async def accounts(request: web.Request) -> web.Response:
     require_admin(request, gateway)
     rows = [gateway.manager.describe(a) for a in gateway.manager.accounts.values()]
     return _json(
+        gateway,
         {
             "object": "list",
             "data": rows,
             "now": gateway.clock.now(),
             "open_streams": len(request.app[STREAMS].open),
             "degraded": gateway.store.degraded,
-        }
+        },
     )
 
 
@@ -48,12 +50,12 @@ async def account_action(request: web.Request) -> web.Response:
     require_admin(request, gateway)
     account_id, action = request.match_info["id"], request.match_info["action"]
     if action not in ACTIONS:
-        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+        raise not_found()
     account = gateway.manager.accounts.get(account_id)
     if account is None:
-        raise ApiError(404, "invalid_request_error", "account_not_found", f"No account '{account_id}'.")
+        raise not_found(f"No account '{account_id}'.", "account_not_found")
     await gateway.manager.set_state(account_id, action)
-    return _json(gateway.manager.describe(account))
+    return _json(gateway, gateway.manager.describe(account))
 
 
 async def reload(request: web.Request) -> web.Response:
@@ -62,8 +64,9 @@ async def reload(request: web.Request) -> web.Response:
     try:
         result = await gateway.reload()
     except ConfigError as exc:
-        raise ApiError(400, "invalid_request_error", "invalid_config", "; ".join(exc.errors)) from None
-    return _json({"reloaded": True, **result})
+        message = "; ".join(exc.errors)
+        raise GatewayError(400, ErrorKind.INVALID_REQUEST, message, code="invalid_config") from None
+    return _json(gateway, {"reloaded": True, **result})
 
 
 def _day(value: str | None, default: date, name: str) -> date:
@@ -98,6 +101,7 @@ async def usage(request: web.Request) -> web.Response:
         day += timedelta(days=1)
     totals = {f: sum(int(r[f]) for r in rows) for f in USAGE_FIELDS}
     return _json(
+        gateway,
         {
             "object": "list",
             "from": first.isoformat(),
@@ -105,7 +109,7 @@ async def usage(request: web.Request) -> web.Response:
             "group_by": group,
             "data": rows,
             "totals": totals,
-        }
+        },
     )
 
 
@@ -124,13 +128,13 @@ async def activity(request: web.Request) -> web.Response:
         }
         for m in range(since, now_minute + 1)
     ]
-    return _json({"object": "list", "data": series})
+    return _json(gateway, {"object": "list", "data": series})
 
 
 async def dashboard(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if not gateway.config.admin_key:
-        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+        raise not_found()
     page = resources.files("proxy").joinpath("static/dashboard.html").read_bytes()
     return web.Response(
         body=page,
@@ -148,7 +152,7 @@ _CSP = (
 async def metrics(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if gateway.metrics is None:
-        raise ApiError(404, "invalid_request_error", "not_found", "Metrics are disabled.")
+        raise not_found("Metrics are disabled.")
     if gateway.config.metrics.protect:
         require_admin(request, gateway)
     body = generate_latest(gateway.metrics.registry)

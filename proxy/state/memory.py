@@ -14,12 +14,8 @@ from typing import Any
 import orjson
 
 from proxy.clock import Clock
-from proxy.config import RateLimit
-from proxy.pool.bucket import TokenBucket
-from proxy.pool.status import AccountStatus, State
-from proxy.pool.strategy import order
-from proxy.state.base import (
-    USAGE_FIELDS,
+from proxy.core.account import AccountStatus, State
+from proxy.core.admission import (
     Admission,
     Blocker,
     Candidate,
@@ -27,11 +23,11 @@ from proxy.state.base import (
     ClientWindow,
     Lease,
     Refusal,
-    StateStore,
     Strategy,
-    UsageRecord,
-    UsageTable,
 )
+from proxy.state.base import USAGE_FIELDS, StateStore, UsageRecord, UsageTable
+from proxy.state.limiter import Limiter, Limiters
+from proxy.state.order import order
 
 log = logging.getLogger("pool_proxy.state")
 
@@ -40,27 +36,10 @@ SNAPSHOT_DELAY = 0.5  # seconds: bursts of changes become one write
 MINUTES_KEPT = 120
 
 
-class Buckets:
-    """Token buckets by key, created full on first use and rebuilt when a limit changes."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, TokenBucket] = {}
-
-    def get(self, key: str, limit: RateLimit, now: float) -> TokenBucket:
-        bucket = self._buckets.get(key)
-        if bucket is None or bucket.rate != limit.rate or bucket.burst != limit.burst:
-            bucket = self._buckets[key] = TokenBucket.full(limit, now)
-        return bucket
-
-    def window(self, key: str, limit: RateLimit, now: float) -> ClientWindow:
-        bucket = self.get(key, limit, now)
-        return ClientWindow(limit.burst, int(bucket.tokens), bucket.until_full(now))
-
-
-def client_window(buckets: Buckets, client: ClientQuota | None, now: float) -> ClientWindow | None:
+def client_window(limiters: Limiters, client: ClientQuota | None) -> ClientWindow | None:
     if client is None or client.limit is None:
         return None
-    return buckets.window(client.name, client.limit, now)
+    return limiters.get(client.name, client.limit).window()
 
 
 class MemoryStore(StateStore):
@@ -71,8 +50,8 @@ class MemoryStore(StateStore):
         self._in_flight: dict[str, int] = {}
         self._probes: dict[str, str] = {}
         self._cursors: dict[str, int] = {}
-        self._clients = Buckets()
-        self._accounts = Buckets()
+        self._clients = Limiters(clock)
+        self._accounts = Limiters(clock)
         self._usage: UsageTable = {}
         self._pending: dict[tuple[str, str, str, str], list[int]] = {}
         self._minutes: dict[int, list[int]] = {}
@@ -196,12 +175,11 @@ class MemoryStore(StateStore):
         exclude: frozenset[str],
         now: float,
     ) -> Admission:
-        client_bucket = None
+        client_limiter = None
         if client is not None and client.limit is not None and client.take:
-            client_bucket = self._clients.get(client.name, client.limit, now)
-            if not client_bucket.ready(now):
-                window = client_window(self._clients, client, now)
-                return Admission(None, window, client_wait=client_bucket.wait(now))
+            client_limiter = self._clients.get(client.name, client.limit)
+            if not client_limiter.has_capacity():
+                return Admission(None, client_limiter.window(), client_wait=client_limiter.wait())
         cursor = self._cursors.get(cursor_key, 0)
         refusals: list[Refusal] = []
         for candidate in order(candidates, strategy, cursor, self.in_flight):
@@ -211,13 +189,14 @@ class MemoryStore(StateStore):
             if refusal is not None:
                 refusals.append(refusal)
                 continue
-            lease = self._take(candidate, now)
-            if client_bucket is not None:
-                client_bucket.take(now)
+            # Both buckets had a token (checked above, nothing awaited since): take both.
+            lease = await self._take(candidate, now)
+            if client_limiter is not None:
+                await client_limiter.acquire()
             if not exclude:  # failover attempts do not move the round-robin cursor
                 self._cursors[cursor_key] = cursor + 1
-            return Admission(lease, client_window(self._clients, client, now))
-        return Admission(None, client_window(self._clients, client, now), refusals=tuple(refusals))
+            return Admission(lease, client_window(self._clients, client))
+        return Admission(None, client_window(self._clients, client), refusals=tuple(refusals))
 
     def _refusal(self, candidate: Candidate, now: float) -> Refusal | None:
         status = self.status(candidate.id)
@@ -233,18 +212,19 @@ class MemoryStore(StateStore):
         if candidate.max_concurrency and self.in_flight(candidate.id) >= candidate.max_concurrency:
             return Refusal(candidate.id, Blocker.BUSY)
         if candidate.limit is not None:
-            bucket = self._accounts.get(candidate.id, candidate.limit, now)
-            if not bucket.ready(now):
-                return Refusal(candidate.id, Blocker.LIMITED, now + bucket.wait(now))
+            limiter = self._accounts.get(candidate.id, candidate.limit)
+            if not limiter.has_capacity():
+                return Refusal(candidate.id, Blocker.LIMITED, now + limiter.wait())
         return None
 
-    def _take(self, candidate: Candidate, now: float) -> Lease:
+    async def _take(self, candidate: Candidate, now: float) -> Lease:
         token = str(next(self._tokens))
         probe = self.status(candidate.id).needs_probe(now)
         if probe:
             self._probes[candidate.id] = token
         if candidate.limit is not None:
-            self._accounts.get(candidate.id, candidate.limit, now).take(now)
+            limiter: Limiter = self._accounts.get(candidate.id, candidate.limit)
+            await limiter.acquire()
         self._in_flight[candidate.id] = self.in_flight(candidate.id) + 1
         return Lease(candidate.id, token, probe)
 

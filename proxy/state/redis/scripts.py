@@ -17,8 +17,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from proxy.pool.strategy import order, weighted_cycle
-from proxy.state.base import (
+from proxy.core.admission import (
     Admission,
     Blocker,
     Candidate,
@@ -28,6 +27,7 @@ from proxy.state.base import (
     Refusal,
     Strategy,
 )
+from proxy.state.order import order, weighted_cycle
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.pipe import Pipe
 
@@ -57,6 +57,7 @@ class Scripts:
         self._release: AsyncScript = client.register_script(_source("release"))
         self._refresh: AsyncScript = client.register_script(_source("refresh"))
         self._update: AsyncScript = client.register_script(_source("update"))
+        self._count: AsyncScript = client.register_script(_source("count"))
         self._layouts: dict[tuple[Candidate, ...], Layout] = {}
 
     async def _hot(self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
@@ -142,6 +143,14 @@ class Scripts:
             keys += [self.keys.leases(lease.account_id), self.keys.probe(lease.account_id)]
         args = [str(int(lease_ttl * 1000)), *(lease.token for lease in leases)]
         return int(await self._hot(self._refresh, keys, args))
+
+    async def counts(self, account_ids: Sequence[str]) -> dict[str, int]:
+        """Live leases per account, held by any replica (what `in_flight` reports)."""
+        if not account_ids:
+            return {}
+        keys = [self.keys.leases(account_id) for account_id in account_ids]
+        raw = await self._hot(self._count, keys, ())
+        return {account_id: int(n) for account_id, n in zip(account_ids, raw, strict=True)}
 
     async def update(
         self,

@@ -6,14 +6,83 @@ batch every second and on close. A batch that cannot be written is kept for the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import date, timedelta
+from functools import partial
 
 import redis.asyncio as aioredis
 
+from proxy.clock import Clock
 from proxy.state.base import USAGE_FIELDS, UsageRecord, UsageTable
 from proxy.state.redis.keys import Keys
+from proxy.state.redis.link import Link, Unavailable
 
 MINUTE_TTL = 2 * 3600  # seconds: the dashboard shows the last hour
+MINUTES_KEPT = 120
+FLUSH_INTERVAL = 1.0  # seconds between flushes
+
+
+class Usage:
+    """The usage ledger's room: a local batch, flushed to Redis; reads go to Redis."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, link: Link, clock: Clock) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.link = link
+        self.clock = clock
+        self._batch = UsageBatch()
+
+    def record(self, record: UsageRecord) -> None:
+        self._batch.add(record)
+
+    async def flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.link.degraded:
+            with contextlib.suppress(Unavailable):
+                await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, UsageBatch()
+        try:
+            await self.link.call(partial(flush, self.redis, self.keys, batch))
+        except Unavailable:
+            batch.merge(self._batch)  # keep it for the next try
+            self._batch = batch
+            raise
+
+    async def usage(self, first_day: str, last_day: str) -> UsageTable:
+        await self.flush()
+        if not self.link.degraded:
+            try:
+                return await self.link.call(partial(read_usage, self.redis, self.keys, first_day, last_day))
+            except Unavailable:
+                pass
+        return self._batch.table(first_day, last_day)
+
+    async def minutes(self, since_minute: int) -> dict[int, tuple[int, int]]:
+        await self.flush()
+        current = int(self.clock.now() // 60)
+        span = list(range(max(since_minute, current - MINUTES_KEPT), current + 1))
+        if not self.link.degraded:
+            try:
+                return await self.link.call(partial(read_minutes, self.redis, self.keys, span))
+            except Unavailable:
+                pass
+        return {m: (v[0], v[1]) for m, v in self._batch.minutes.items() if m >= since_minute}
+
+    async def resync(self) -> None:
+        """What was counted during the outage goes to Redis before the link is healthy."""
+        await self._flush()
+
+    async def close(self) -> None:
+        await self.flush()
 
 
 class UsageBatch:

@@ -6,7 +6,7 @@ import functools
 import random
 from collections.abc import Callable, Sequence
 
-from proxy.state.base import Candidate, Strategy
+from proxy.core.admission import Candidate, Strategy
 
 
 def weighted_cycle(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:

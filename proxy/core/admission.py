@@ -1,0 +1,91 @@
+"""What admission is asked and answers: candidates, quotas, leases and refusals.
+
+The pool asks (`pool/manager.py`), a state backend answers atomically (`state/`); both
+speak these types, which import neither of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from proxy.config.model import RateLimit, Strategy
+
+__all__ = [
+    "RECOVERING",
+    "Admission",
+    "Blocker",
+    "Candidate",
+    "ClientQuota",
+    "ClientWindow",
+    "Lease",
+    "Refusal",
+    "Strategy",
+]
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: cheap as a cache key on the hot path
+class Candidate:
+    """An account as admission sees it: its id and limits."""
+
+    id: str
+    limit: RateLimit | None
+    max_concurrency: int | None
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class ClientQuota:
+    """The client side of an admission. `take` is false on failover attempts."""
+
+    name: str
+    limit: RateLimit | None
+    take: bool = True
+
+
+@dataclass(frozen=True)
+class ClientWindow:
+    """What the `x-ratelimit-*-requests` headers report."""
+
+    limit: int
+    remaining: int
+    reset: float  # seconds until the bucket is full again
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to send one request to one account; released exactly once."""
+
+    account_id: str
+    token: str
+    probe: bool = False
+
+
+class Blocker(StrEnum):
+    EXHAUSTED = "exhausted"
+    COOLING = "cooling"
+    INVALID = "invalid"
+    DISABLED = "disabled"
+    LIMITED = "rate_limited"
+    BUSY = "busy"
+    PROBING = "probing"
+
+
+RECOVERING = (Blocker.COOLING, Blocker.LIMITED, Blocker.BUSY, Blocker.PROBING)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why one candidate was passed over, and when it may be usable (epoch seconds)."""
+
+    account_id: str
+    blocker: Blocker
+    ready_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    lease: Lease | None
+    client: ClientWindow | None = None
+    client_wait: float | None = None  # set when the client's own bucket said no
+    refusals: tuple[Refusal, ...] = ()
