@@ -1,6 +1,6 @@
 """An Anthropic Messages body → the OpenAI chat body → `ChatRequest`.
 
-The chat body is then parsed by proxy/request.py like any chat request, so validation
+The chat body is then checked by proxy/request.py like any chat request, so validation
 and routing needs stay in one place. Only fields built here reach an upstream: unknown
 Anthropic fields, `cache_control` and betas are accepted and never forwarded.
 """
@@ -11,13 +11,11 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
-
 from proxy.doors.anthropic.fields import bad, number, positive_int
 from proxy.doors.anthropic.messages import chat_messages, system_message
 from proxy.doors.anthropic.tokens import estimate_input_tokens
 from proxy.doors.anthropic.tools import ToolNames, chat_tool_choice, chat_tools
-from proxy.request import ChatRequest, parse_chat, parse_json_body
+from proxy.request import ChatRequest, chat_request, parse_json_body
 
 # Anthropic clients ask for their own models' output ceilings (Claude Code: 32000 or more);
 # most OpenAI-compatible models reject anything above 16384 with a 400, so cap it here.
@@ -48,7 +46,7 @@ def parse_messages(raw: bytes, aliases: dict[str, str]) -> MessagesRequest:
     body = parse_json_body(raw)
     names = ToolNames()
     chat_body = chat_body_of(body, names, counting=False)
-    chat = parse_chat(orjson.dumps(chat_body), aliases)
+    chat = chat_request(chat_body, aliases)
     if chat_body.get("tools") and chat_body.get("tool_choice") != "none":
         # an agent that offers tools cannot work with an account that drops them (issue 10 §6)
         chat.needs = replace(chat.needs, tools=True)
