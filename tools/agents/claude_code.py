@@ -156,6 +156,7 @@ async def start(app: web.Application) -> tuple[web.AppRunner, str]:
 
 
 async def run(claude: str) -> int:
+    claude = os.path.abspath(claude)  # it runs in a scratch directory
     version = subprocess.run([claude, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     print(f"Claude Code: {version}")
     upstream = Upstream()
@@ -174,6 +175,7 @@ async def run(claude: str) -> int:
                 }
             ],
             "logging": {"level": "warning"},
+            "state": {"path": os.path.join(tempfile.gettempdir(), f"pool-proxy-agents-{os.getpid()}.json")},
         }
     )
     app = create_app(config)
