@@ -357,7 +357,9 @@ async def test_a_client_that_hangs_up_frees_the_lease_and_cancels_the_upstream(
     resp = await gw.http.post(f"{gw.url}/v1/messages", json=body(stream=True), headers=headers)
     seen = b""
     while b"content_block_delta" not in seen:
-        seen += await resp.content.readany()
+        chunk = await resp.content.readany()
+        assert chunk, f"the stream ended before its first delta: {seen!r}"
+        seen += chunk
     await until(lambda: fake.waiting == 1)
     resp.close()
     await until(lambda: fake.cancelled == 1)
