@@ -410,3 +410,12 @@ async def test_models_answer_in_anthropics_shape_when_asked_by_an_anthropic_clie
     assert one.id == "gpt-4o-mini" and one.display_name == "gpt-4o-mini"
     openai_shape = await gw.http.get(f"{gw.url}/v1/models", headers={"Authorization": f"Bearer {ALICE}"})
     assert (await openai_shape.json())["object"] == "list"
+
+
+async def test_a_missing_key_names_both_ways_to_send_one(gw: Running) -> None:
+    async with gw.http.post(f"{gw.url}/v1/messages?beta=true", json=body()) as resp:
+        assert resp.status == 401
+        assert resp.headers["x-should-retry"] == "false"
+        error = (await resp.json())["error"]
+    assert error["type"] == "authentication_error"
+    assert "x-api-key" in error["message"] and "Bearer" in error["message"]
