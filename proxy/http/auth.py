@@ -11,6 +11,7 @@ from proxy.gateway import Client, Gateway
 
 
 def presented_key(request: web.Request) -> str:
+    """Bearer (OpenAI SDKs, ANTHROPIC_AUTH_TOKEN) or x-api-key (Anthropic SDKs' default)."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
@@ -21,7 +22,8 @@ def authenticate(request: web.Request, gateway: Gateway) -> Client:
     key = presented_key(request)
     if not key:
         raise invalid_api_key(
-            "Missing API key: send 'Authorization: Bearer <key>' with a client key of this gateway."
+            "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' "
+            "with a client key of this gateway."
         )
     client = gateway.clients.find(key)
     if client is None:
