@@ -130,3 +130,20 @@ def test_claude_codes_user_id_names_its_session():
     assert anthropic_session(user_id) == "9b8d-22cc"
     assert anthropic_session("alice@example.com") == "alice@example.com"
     assert anthropic_session(None) is None
+
+
+async def test_claude_codes_session_keeps_anthropic_requests_together(upstream, start_gateway):
+    gw = await start_gateway(base_config(upstream, accounts=3, pool=STICKY))
+    user_id = "user_3f2a_account_7c1e-11aa_session_9b8d-22cc"
+    served = set()
+    for n in range(4):  # different first messages: only the session ties them together
+        body = {
+            "model": "gpt-4o",
+            "max_tokens": 50,
+            "metadata": {"user_id": user_id},
+            "messages": [{"role": "user", "content": f"task {n}"}],
+        }
+        resp = await gw.post("/v1/messages", body, headers={"anthropic-version": "2023-06-01"})
+        assert resp.status == 200, await resp.text()
+        served.add(ACCOUNT_OF[upstream.seen[-1].key])
+    assert len(served) == 1
