@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import yaml
 
+from proxy.config import budgets
 from proxy.config.model import (
     PROVIDER_KINDS,
     AccountConfig,
@@ -83,6 +84,7 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
     state = _state(root.child("state"))
     metrics = _metrics(root.child("metrics"))
     logging = _logging(root.child("logging"))
+    prices = budgets.prices(root.child("prices"))
     root.done()
     if errors:
         raise ConfigError(errors)
@@ -97,6 +99,7 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
         state=state,
         metrics=metrics,
         logging=logging,
+        prices=prices,
         source=source,
     )
 
@@ -161,6 +164,8 @@ def _clients(root: Reader, errors: list[str]) -> list[ClientConfig]:
                 key=key,
                 rate_limit=_rate_limit(r, "rate_limit"),
                 models=r.str_list("models"),
+                budget=budgets.budget(r),
+                expires_at=budgets.expires_at(r),
             )
         )
         r.done()
@@ -196,6 +201,7 @@ def _pool(r: Reader) -> PoolConfig:
             ToolPolicy,
             r.choice("unsupported_tools", d.unsupported_tools, ToolPolicy.__args__),  # type: ignore[attr-defined]
         ),
+        budget_timezone=budgets.timezone(r),
     )
     if pool.cooldown_max < pool.cooldown:
         r.error(r.key("cooldown_max"), "must be at least pool.cooldown")
@@ -219,6 +225,7 @@ def _account(r: Reader) -> AccountConfig:
         models=r.str_list("models"),
         weight=r.integer("weight", 1),
         tls_verify=r.flag("tls_verify", True),
+        budget=budgets.budget(r),
     )
     if provider in ("monica", "mammouth") and not account.cookie:
         r.error(r.key("cookie"), f"is required for provider {provider}")
