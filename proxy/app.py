@@ -10,6 +10,7 @@ from proxy.clock import Clock
 from proxy.config import Config
 from proxy.gateway import Gateway
 from proxy.http import admin, chat, health, images, models
+from proxy.http.callers import callers
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
 from proxy.http.streams import OpenStreams
@@ -17,7 +18,7 @@ from proxy.http.streams import OpenStreams
 
 def create_app(config: Config, clock: Clock | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[edge(config.server.cors_origins)],
+        middlewares=[edge(config.server.cors_origins), callers],
         client_max_size=config.server.max_body,
     )
     app[GATEWAY] = Gateway(config, clock)

@@ -59,6 +59,12 @@ def invalid_api_key(message: str = "Missing or invalid API key.") -> ApiError:
     return ApiError(401, "invalid_request_error", "invalid_api_key", message)
 
 
+def budget_spent(message: str, retry_after: float) -> ApiError:
+    """A client's own budget is used up (issue 12); nothing reached the pool."""
+    wait = str(max(1, int(retry_after + 0.999)))
+    return ApiError(429, "insufficient_quota", "insufficient_quota", message, headers={"Retry-After": wait})
+
+
 def model_not_allowed(model: str) -> ApiError:
     return ApiError(
         403,

@@ -29,7 +29,7 @@ class Prices:
         return self._cache[model]
 
     def micros(self, model: str, prompt_tokens: int, completion_tokens: int) -> int:
-        """Cost in micro-dollars (USD per million tokens × tokens = micro-dollars)."""
+        """Cost in micro-dollars (USD per million tokens times tokens is micro-dollars)."""
         price = self.price(model)
         if price is None:
             return 0

@@ -137,7 +137,7 @@ def _server(r: Reader) -> ServerConfig:
     return server
 
 
-def _rate_limit(r: Reader, name: str) -> RateLimit | None:
+def rate_limit(r: Reader, name: str) -> RateLimit | None:
     if not r.has(name):
         r.seen.add(name)
         return None
@@ -162,7 +162,7 @@ def _clients(root: Reader, errors: list[str]) -> list[ClientConfig]:
             ClientConfig(
                 name=name,
                 key=key,
-                rate_limit=_rate_limit(r, "rate_limit"),
+                rate_limit=rate_limit(r, "rate_limit"),
                 models=r.str_list("models"),
                 budget=budgets.budget(r),
                 expires_at=budgets.expires_at(r),
@@ -220,7 +220,7 @@ def _account(r: Reader) -> AccountConfig:
         api_key=r.text("api_key"),
         custom_bot_uid=r.text("custom_bot_uid"),
         reasoning=cast(Reasoning, r.choice("reasoning", "content", ("content", "think_tags"))),
-        rate_limit=_rate_limit(r, "rate_limit"),
+        rate_limit=rate_limit(r, "rate_limit"),
         max_concurrency=r.integer("max_concurrency", 0) or None,
         models=r.str_list("models"),
         weight=r.integer("weight", 1),

@@ -32,8 +32,8 @@ from proxy.state.base import StateStore, UsageRecord, UsageTable
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.changes import LISTEN_POLL, Changes, Subscriber
 from proxy.state.redis.keys import Keys
-from proxy.state.redis.ledgers import RedisClients, RedisCounters
 from proxy.state.redis.leases import Leases
+from proxy.state.redis.ledgers import RedisClients, RedisCounters
 from proxy.state.redis.link import Link, Unavailable
 from proxy.state.redis.pipe import Pipe
 from proxy.state.redis.scripts import Scripts
