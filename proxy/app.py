@@ -9,7 +9,7 @@ from aiohttp import web
 from proxy.clock import Clock
 from proxy.config import Config
 from proxy.gateway import Gateway
-from proxy.http import admin, chat, health, images, models
+from proxy.http import admin, chat, clients, health, images, me, models
 from proxy.http.callers import callers
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
@@ -43,6 +43,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/reload", admin.reload)
     app.router.add_get("/admin/usage", admin.usage)
     app.router.add_get("/admin/activity", admin.activity)
+    clients.add_routes(app)
+    me.add_routes(app)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -121,6 +121,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.client_changes = Counter(
+            "pool_proxy_client_changes",
+            "Changes to runtime clients through the admin API, by action",
+            ["action"],
+            registry=self.registry,
+        )
         self.store_errors = Counter(
             "pool_proxy_state_store_errors",
             "Failed calls to the state store backend",

@@ -36,7 +36,10 @@ def budget(r: Reader, name: str = "budget") -> Budget | None:
 
 
 def parse_time(value: Any) -> float:
-    """Epoch seconds from an ISO 8601 time (UTC when it has no offset) or a date."""
+    """Epoch seconds from an ISO 8601 time (UTC when it has no offset), a date, or epoch
+    seconds as a number (what the admin API answers with)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
     if isinstance(value, datetime):  # YAML reads an unquoted timestamp as a datetime
         moment = value
     else:
