@@ -12,7 +12,10 @@ from proxy.http.clients import rate_limit_view
 from proxy.http.keys import GATEWAY
 from proxy.http.models import visible_models
 
-_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:"  # data: for the inline favicon
+)
 
 
 async def me(request: web.Request) -> web.Response:
