@@ -71,7 +71,7 @@ class Gateway:
             )
 
     async def close(self) -> None:
-        await self.budgets.settle()
+        await self.budgets.close()
         await self.store.close()
         if self.ctx is not None:
             await self.ctx.session.close()
@@ -151,6 +151,7 @@ class Gateway:
                 prompt_tokens=prompt,
                 completion_tokens=completion,
                 estimated=estimated,
+                usd_nanos=self.budgets.prices.nanos(model, prompt, completion) if self.budgets.prices else 0,
             )
         )
         self._charge(client, account, model, ok, prompt, completion)

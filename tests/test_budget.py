@@ -183,3 +183,16 @@ async def test_account_tokens_budget_exhausts_it_after_the_answer(upstream, star
 
 async def _state(gw, account, state):
     return (await gw.account(account))["state"] == state
+
+
+async def test_usage_shows_estimated_cost_per_client_account_and_model(upstream, start_gateway):
+    raw = base_config(upstream, accounts=1, prices={"gpt-4o-mini": {"input": 0.15, "output": 0.6}})
+    gw = await start_gateway(raw)
+    await gw.client(ALICE).chat.completions.create(**chat())
+    await gw.client(ALICE).chat.completions.create(**chat(model="gpt-4o"))  # no price: no cost
+    expected = (11 * 0.15 + 7 * 0.6) / 1e6
+    for group, name in (("client", "alice"), ("account", "acct-1"), ("model", "gpt-4o-mini")):
+        _, usage = await gw.admin("GET", f"/admin/usage?group_by={group}")
+        row = next(r for r in usage["data"] if r[group] == name)
+        assert row["usd"] == pytest.approx(expected), group
+        assert usage["totals"]["usd"] == pytest.approx(expected)

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from proxy.budget.period import Window, describe_reset, window
-from proxy.budget.prices import MICROS, Prices
+from proxy.budget.prices import NANOS, Prices
 from proxy.clock import Clock
 from proxy.config.model import Budget, Period
 from proxy.state.ledgers import Counters, Counts
@@ -27,15 +27,16 @@ log = logging.getLogger("pool_proxy.budget")
 
 SEEN_FOR = 400 * 86400.0  # seconds a client's last use is remembered
 TOUCH_EVERY = 5.0  # seconds: last use is written at most this often per subject and replica
+FLUSH_EVERY = 1.0  # seconds: counts of subjects without a budget are written in batches
 UNITS = {"requests": "requests", "tokens": "tokens", "usd": "USD"}
 
 
 def limits(budget: Budget) -> dict[str, int]:
-    """The budget as counter fields (USD in micro-dollars)."""
+    """The budget as counter fields (USD in nano-dollars)."""
     found = budget.limits()
     out = {k: int(v) for k, v in found.items() if k != "usd"}
     if "usd" in found:
-        out["usd_micros"] = round(found["usd"] * MICROS)
+        out["usd_nanos"] = round(found["usd"] * NANOS)
     return out
 
 
@@ -43,7 +44,7 @@ def used(counts: Counts) -> dict[str, float]:
     return {
         "requests": counts.get("requests", 0),
         "tokens": counts.get("tokens", 0),
-        "usd": counts.get("usd_micros", 0) / MICROS,
+        "usd": counts.get("usd_nanos", 0) / NANOS,
     }
 
 
@@ -93,6 +94,8 @@ class Budgets:
         self.prices = prices
         self._pending: set[asyncio.Task[Any]] = set()
         self._touched: dict[str, float] = {}
+        self._batch: dict[str, tuple[float, Counts]] = {}  # key -> (expires_at, amounts)
+        self._flusher: asyncio.Task[None] | None = None
 
     def window(self, period: Period) -> Window:
         return window(self.clock.now(), period, self.zone)
@@ -105,12 +108,13 @@ class Budgets:
         """Take one request from the budget, or say which limit is reached (nothing taken)."""
         if budget is None:
             return None
-        await self.settle()  # this replica's charges land before it decides
+        if self._pending:  # this replica's charges land before it decides
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
         key, w = self.key(subject, name, budget.period)
         refused = await self.counters.admit(key, limits(budget), {"requests": 1}, w.resets_at)
         if refused is None:
             return None
-        measure = "usd" if refused == "usd_micros" else refused
+        measure = "usd" if refused == "usd_nanos" else refused
         return Spent(
             measure,
             budget.limits()[measure],
@@ -137,20 +141,54 @@ class Budgets:
         request: bool,
     ) -> asyncio.Task[Counts] | None:
         """Count an answer's tokens (and cost), and the request itself when `request`
-        (a budget's requests were already taken by `admit`). Runs in the background."""
+        (a budget's requests were already taken by `admit`). Runs in the background: at
+        once for a budget (the next admission waits for it), else in the next batch."""
         prompt, completion = tokens
         amounts = {"tokens": prompt + completion}
         if request:
             amounts["requests"] = 1
         if self.prices:
-            amounts["usd_micros"] = self.prices.micros(model, prompt, completion)
+            amounts["usd_nanos"] = self.prices.nanos(model, prompt, completion)
         if not any(amounts.values()):
             return None
         key, w = self.key(subject, name, budget.period if budget else "day")
+        if budget is None:
+            self._later(key, amounts, w.resets_at)
+            return None
         task = asyncio.get_running_loop().create_task(self.counters.add(key, amounts, w.resets_at))
         self._pending.add(task)
         task.add_done_callback(self._done)
         return task
+
+    def _later(self, key: str, amounts: Counts, expires_at: float) -> None:
+        _, counts = self._batch.get(key) or (expires_at, {})
+        for field, amount in amounts.items():
+            if field == "last_used":
+                counts[field] = max(counts.get(field, 0), amount)
+            else:
+                counts[field] = counts.get(field, 0) + amount
+        self._batch[key] = (expires_at, counts)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._batch = self._batch, {}
+        for key, (expires_at, amounts) in batch.items():
+            try:
+                await self.counters.add(key, amounts, expires_at)
+            except Exception as exc:  # a store outage is the store's to report; keep serving
+                log.warning("budget counts not written", extra={"error": repr(exc)})
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        await self.settle()
 
     def touch(self, subject: str, name: str) -> None:
         now = self.clock.now()
@@ -160,11 +198,7 @@ class Budgets:
         if len(self._touched) > 10_000:
             self._touched.clear()
         self._touched[key] = now
-        task = asyncio.get_running_loop().create_task(
-            self.counters.add(key, {"last_used": int(now)}, now + SEEN_FOR)
-        )
-        self._pending.add(task)
-        task.add_done_callback(self._done)
+        self._later(key, {"last_used": int(now)}, now + SEEN_FOR)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._pending.discard(task)
@@ -172,7 +206,8 @@ class Budgets:
             log.warning("budget charge failed", extra={"error": repr(task.exception())})
 
     async def settle(self) -> None:
-        """Wait for this replica's charges in flight."""
+        """Write this replica's batch and wait for its charges in flight."""
+        await self.flush()
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 

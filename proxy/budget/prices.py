@@ -6,7 +6,7 @@ import fnmatch
 
 from proxy.config.model import Price
 
-MICROS = 1_000_000  # costs are counted in millionths of a dollar, as integers
+NANOS = 1_000_000_000  # costs are counted in billionths of a dollar, as integers
 
 
 class Prices:
@@ -28,9 +28,10 @@ class Prices:
             self._cache[model] = found
         return self._cache[model]
 
-    def micros(self, model: str, prompt_tokens: int, completion_tokens: int) -> int:
-        """Cost in micro-dollars (USD per million tokens times tokens is micro-dollars)."""
+    def nanos(self, model: str, prompt_tokens: int, completion_tokens: int) -> int:
+        """Cost in nano-dollars: fine enough that rounding each request stays far below a cent
+        over millions of requests (USD per million tokens times tokens is micro-dollars)."""
         price = self.price(model)
         if price is None:
             return 0
-        return round(prompt_tokens * price.input + completion_tokens * price.output)
+        return round((prompt_tokens * price.input + completion_tokens * price.output) * 1000)

@@ -55,9 +55,10 @@ class UsageRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    usd_nanos: int = 0  # estimated cost when `prices` are set (issue 12)
 
 
-USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated")
+USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated", "usd_nanos")
 UsageTable = dict[str, dict[str, dict[str, dict[str, int]]]]  # day -> dimension -> name -> field
 
 

@@ -6,7 +6,7 @@ process and its snapshot; redis: `proxy/state/redis/ledgers.py`).
 
 - A client record is a JSON-able dict with at least `name` and `digest` (the SHA-256 of
   its key, hex); never the key itself.
-- A counter is a small mapping of integer fields (`requests`, `tokens`, `usd_micros`,
+- A counter is a small mapping of integer fields (`requests`, `tokens`, `usd_nanos`,
   `last_used`) under a key that names its subject and period; it expires with the period.
 """
 

@@ -256,7 +256,7 @@ class MemoryStore(StateStore):
         key = (record.day, record.client, record.account, record.model)
         row = self._pending.get(key)
         if row is None:
-            row = self._pending[key] = [0, 0, 0, 0, 0]
+            row = self._pending[key] = [0, 0, 0, 0, 0, 0]
         row[0] += 1
         row[2] += record.prompt_tokens
         row[3] += record.completion_tokens
@@ -264,6 +264,7 @@ class MemoryStore(StateStore):
             row[1] += 1
         if record.estimated:
             row[4] += 1
+        row[5] += record.usd_nanos
         minute = self._minutes.get(record.minute)
         if minute is None:
             minute = self._minutes[record.minute] = [0, 0]
