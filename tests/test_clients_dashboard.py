@@ -16,7 +16,7 @@ SCREENSHOT = Path(__file__).parent.parent / "docs" / "dashboard-clients.png"
 
 
 async def test_clients_panel_creates_rotates_and_deletes_a_key(upstream, start_gateway, page):
-    gw = await start_gateway(base_config(upstream))
+    gw = await start_gateway(base_config(upstream, prices={"gpt-4o*": {"input": 5, "output": 15}}))
     page.on("dialog", lambda dialog: dialog.accept())
     await sign_in(page, gw.url, ADMIN)
     await page.locator('#team-clients tr[data-client="alice"]').wait_for()
@@ -37,6 +37,7 @@ async def test_clients_panel_creates_rotates_and_deletes_a_key(upstream, start_g
     row = page.locator('#team-clients tr[data-client="dana"]')
     await row.get_by_text("18 / 2,000 tokens per day").wait_for(timeout=10_000)
     assert await row.get_by_role("progressbar").get_attribute("aria-valuenow") == "18"
+    assert "≈ $0.0002 this day" in await row.inner_text()  # 11 * $5 + 7 * $15 per million tokens
     assert key not in await page.locator("#team-clients").inner_text()  # the list shows a mask
     await page.get_by_role("button", name="Done").click()
     SCREENSHOT.parent.mkdir(exist_ok=True)
