@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proxy.clients.records import settings
 from proxy.config.model import Budget, ClientConfig, RateLimit
 from proxy.core.admission import ClientQuota
 from proxy.state.ledgers import Record
@@ -65,8 +66,6 @@ def from_config(c: ClientConfig, key_mask: str) -> Client:
 
 def from_record(record: Record) -> Client:
     """A runtime client from its stored record (written by `proxy.clients.records`)."""
-    from proxy.clients.records import settings  # the record's syntax lives with its writer
-
     s = settings(record)
     models = tuple(record["models"]) if record.get("models") is not None else None
     return Client(
