@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import openai
@@ -12,10 +13,15 @@ from tests.test_dashboard import page, sign_in
 
 __all__ = ["page"]  # the fixture
 
-SCREENSHOT = Path(__file__).parent.parent / "docs" / "dashboard-clients.png"
+DOCS = Path(__file__).parent.parent / "docs"
 
 
-async def test_clients_panel_creates_rotates_and_deletes_a_key(upstream, start_gateway, page):
+def screenshot_path(tmp_path: Path) -> Path:
+    """docs/dashboard-clients.png with POOL_PROXY_SCREENSHOTS=1, else a throwaway file."""
+    return DOCS if os.environ.get("POOL_PROXY_SCREENSHOTS") == "1" else tmp_path
+
+
+async def test_clients_panel_creates_rotates_and_deletes_a_key(upstream, start_gateway, page, tmp_path):
     gw = await start_gateway(base_config(upstream, prices={"gpt-4o*": {"input": 5, "output": 15}}))
     page.on("dialog", lambda dialog: dialog.accept())
     await sign_in(page, gw.url, ADMIN)
@@ -40,8 +46,9 @@ async def test_clients_panel_creates_rotates_and_deletes_a_key(upstream, start_g
     assert "≈ $0.0002 this day" in await row.inner_text()  # 11 * $5 + 7 * $15 per million tokens
     assert key not in await page.locator("#team-clients").inner_text()  # the list shows a mask
     await page.get_by_role("button", name="Done").click()
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    await page.locator("#team").screenshot(path=str(SCREENSHOT))
+    shot = screenshot_path(tmp_path) / "dashboard-clients.png"
+    await page.locator("#team").screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
 
     await page.get_by_role("button", name="rotate client dana").click()
     await page.locator("#new-key:not([hidden])").wait_for()
