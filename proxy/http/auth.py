@@ -30,6 +30,9 @@ def authenticate(request: web.Request, gateway: Gateway) -> Client:
     client = gateway.clients.find(key)
     if client is None:
         raise invalid_api_key(UNKNOWN_KEY)
+    refusal = client.refusal(gateway.clock.now())
+    if refusal is not None:
+        raise invalid_api_key(refusal)
     return client
 
 
