@@ -80,6 +80,8 @@ async def test_tokens_budget_is_charged_from_the_upstream_usage(upstream, start_
     with pytest.raises(openai.RateLimitError) as info:
         await client.chat.completions.create(**chat())
     assert "budget of 40 tokens per day" in info.value.message
+    with pytest.raises(openai.RateLimitError):  # a chat UI's stream gets the same 429, before any chunk
+        await client.chat.completions.create(**chat(stream=True))
 
 
 async def test_tokens_budget_is_charged_from_estimates_when_the_upstream_reports_none(monica, start_gateway):
