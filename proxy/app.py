@@ -1,4 +1,8 @@
-"""`create_app(config) -> web.Application`: routes, middleware, startup and cleanup."""
+"""`create_app(config) -> web.Application`: routes, middleware, startup and cleanup.
+
+Everything a running gateway needs is wired here, not in the command line, so an app
+embedded with `web.AppRunner` behaves like `pool-proxy serve`: SIGHUP reloads the
+config, and shutdown lets open streams finish within `server.shutdown_grace`."""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from proxy.http.callers import callers
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
 from proxy.http.streams import OpenStreams
+from proxy.sighup import reload_on_sighup
+
+SERVER = "pool-proxy"  # not aiohttp's default, which tells every caller the versions it runs
 
 
 def create_app(config: Config, clock: Clock | None = None) -> web.Application:
@@ -24,7 +31,10 @@ def create_app(config: Config, clock: Clock | None = None) -> web.Application:
     app[GATEWAY] = Gateway(config, clock)
     app[STREAMS] = OpenStreams()
     add_routes(app)
+    app.on_response_prepare.append(_server_header)
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(reload_on_sighup)
+    app.on_shutdown.append(_drain_streams)
     return app
 
 
@@ -56,3 +66,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     await streams.stop()
     await gateway.close()
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER
+
+
+async def _drain_streams(app: web.Application) -> None:
+    """Runs when the server stops accepting: open streams get the shutdown grace to finish."""
+    await app[STREAMS].drain(app[GATEWAY].config.server.shutdown_grace)

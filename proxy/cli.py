@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import gc
 import logging
-import signal
 import sys
 from dataclasses import replace
-from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from proxy import __version__
-from proxy.app import create_app
+from proxy.app import SERVER, create_app
 from proxy.config import Config, ConfigError, find_config_path, load_config, with_generated_client
 from proxy.config.values import mask
-from proxy.http.keys import GATEWAY, STREAMS
 from proxy.logs import setup_logging
 
 log = logging.getLogger("pool_proxy")
@@ -73,6 +68,9 @@ def _serve(config: Config) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional off Linux
         pass
+    # create_app names the gateway on every answer of its routes; what aiohttp answers by
+    # itself (a request line it cannot parse) takes this process-wide default instead.
+    web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined]
     if config.source == "demo":
         log.warning(
             "no accounts configured: serving the built-in demo provider (synthetic answers); "
@@ -87,8 +85,6 @@ def _serve(config: Config) -> int:
         )
     app = create_app(config)
     app.on_startup.append(_tune_gc)
-    app.on_startup.append(_on_sighup_reload)
-    app.on_shutdown.append(_drain_streams)
     log.info(
         "pool-proxy listening",
         extra={
@@ -118,24 +114,3 @@ async def _tune_gc(app: web.Application) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 20, 50)
-
-
-async def _on_sighup_reload(app: web.Application) -> None:
-    gateway = app[GATEWAY]
-
-    async def reload() -> None:
-        try:
-            await gateway.reload()
-        except ConfigError as exc:
-            log.error("reload failed; keeping the running config", extra={"errors": exc.errors})
-
-    def on_signal() -> None:
-        asyncio.get_running_loop().create_task(reload())
-
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_signal)
-
-
-async def _drain_streams(app: web.Application) -> None:
-    grace: Any = app[GATEWAY].config.server.shutdown_grace
-    await app[STREAMS].drain(grace)

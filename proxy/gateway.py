@@ -13,7 +13,7 @@ from proxy.clients import Client, ClientDirectory
 from proxy.clock import Clock
 from proxy.config import Config, ConfigError, load_config
 from proxy.dispatch import Dispatcher
-from proxy.logs import SCRUBBER
+from proxy.logs import Scrubber, scrub_log_handlers, unscrub_log_handlers
 from proxy.metrics import Metrics
 from proxy.pool.manager import Account, AccountManager
 from proxy.providers import ProviderContext, build_provider
@@ -50,11 +50,13 @@ class Gateway:
         )
         self.account_budgets = AccountBudgets(self.budgets, self.manager)
         self.manager.after_outcome.append(self.account_budgets.after_call)
+        self.scrubber = Scrubber(config.secrets())  # this gateway's secrets, masked in logs and admin
         self.ctx: ProviderContext | None = None
         self.started_at = time.time()
         self._minute, self._day = -1, ""
 
     async def start(self) -> None:
+        scrub_log_handlers(self.scrubber)
         self.ctx = ProviderContext(
             session=new_session(),
             clock=self.clock,
@@ -76,6 +78,7 @@ class Gateway:
         if self.ctx is not None:
             await self.ctx.session.close()
             await self.ctx.close()
+        unscrub_log_handlers(self.scrubber)
 
     async def _install(self, config: Config) -> None:
         assert self.ctx is not None
@@ -90,7 +93,7 @@ class Gateway:
             await provider.start()
             accounts.append(Account(account_config, provider))
         await self.manager.set_accounts(accounts)
-        SCRUBBER.set(config.secrets())
+        self.scrubber.set(config.secrets())
         if self.metrics is not None:
             models = {m for a in accounts for m in a.provider.listed_models()}
             self.metrics.configure(models | set(config.model_aliases), [c.name for c in config.clients])

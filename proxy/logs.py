@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import sys
 import time
 from collections.abc import Iterable
@@ -13,6 +12,7 @@ from typing import Any
 import orjson
 
 from proxy.config import LoggingConfig, mask
+from proxy.logfile import LiveLogFile, error_log_path
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -88,55 +88,45 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class DailyRotatingFile(logging.handlers.RotatingFileHandler):
-    """Rotates by size and starts a new dated file each UTC day: name_YYYY-MM-DD.log."""
+def scrub_log_handlers(scrubber: Scrubber) -> None:
+    """Have every handler of the root logger mask `scrubber`'s secrets.
 
-    def __init__(self, base: Path, max_bytes: int, backups: int) -> None:
-        self.base = base
-        self.day = self._today()
-        base.parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(self._path(), maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-
-    @staticmethod
-    def _today() -> str:
-        return time.strftime("%Y-%m-%d", time.gmtime())
-
-    def _path(self) -> str:
-        return str(self.base.with_name(f"{self.base.stem}_{self.day}{self.base.suffix or '.log'}"))
-
-    def shouldRollover(self, record: logging.LogRecord) -> int:
-        if self._today() != self.day:
-            self.day = self._today()
-            self.close()
-            self.baseFilename = self._path()
-            self.stream = self._open()
-        return super().shouldRollover(record)
+    The handlers are the process's, shared by every gateway in it: each gateway adds its
+    own scrubber while it runs, so a line is cleaned of the secrets of all of them."""
+    for handler in logging.getLogger().handlers:
+        if scrubber not in handler.filters:
+            handler.addFilter(scrubber)
 
 
-SCRUBBER = Scrubber()
+def unscrub_log_handlers(scrubber: Scrubber) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.removeFilter(scrubber)
 
 
-def setup_logging(config: LoggingConfig, secrets: Iterable[str]) -> None:
-    """Configure the root logger once: stderr, plus the rotated files when asked."""
-    SCRUBBER.set(secrets)
-    formatter: logging.Formatter = JsonFormatter() if config.format == "json" else TextFormatter()
+def setup_logging(config: LoggingConfig, secrets: Iterable[str] = ()) -> None:
+    """Configure the root logger: stderr, plus the live log file and its errors-only twin.
+
+    `secrets` are masked from the first line on; a running gateway adds its own scrubber
+    (see `scrub_log_handlers`), which this keeps when it replaces the handlers."""
     root = logging.getLogger()
+    scrubbers = [Scrubber(secrets)] if secrets else []
     for handler in list(root.handlers):
+        scrubbers += [f for f in handler.filters if isinstance(f, Scrubber) and f not in scrubbers]
         root.removeHandler(handler)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(JsonFormatter() if config.format == "json" else TextFormatter())
+    handlers: list[logging.Handler] = [stderr]
     if config.file:
         path = Path(config.file)
-        handlers.append(DailyRotatingFile(path, config.max_bytes, config.backups))
-        errors = DailyRotatingFile(
-            path.with_name(f"{path.stem}_error{path.suffix or '.log'}"),
-            config.max_bytes,
-            config.backups,
-        )
+        handlers.append(LiveLogFile(path, config.max_bytes, config.backups))
+        errors = LiveLogFile(error_log_path(path), config.max_bytes, config.backups)
         errors.setLevel(logging.ERROR)
         handlers.append(errors)
     for handler in handlers:
-        handler.setFormatter(JsonFormatter() if handler is not handlers[0] else formatter)
-        handler.addFilter(SCRUBBER)
+        if handler is not stderr:
+            handler.setFormatter(JsonFormatter())  # files are read by machines
+        for scrubber in scrubbers:
+            handler.addFilter(scrubber)
         root.addHandler(handler)
     root.setLevel(config.level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

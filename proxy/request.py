@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import ApiError, invalid_json, invalid_request
+from proxy.request_checks import check_output_fields, check_tool_calls
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _TOOL_KEYS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
@@ -153,15 +154,9 @@ def parse_chat(raw: bytes, aliases: dict[str, str]) -> ChatRequest:
     if options is not None and not isinstance(options, dict):
         raise invalid_request("'stream_options' must be an object.", "stream_options")
     _check_optional(body)
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise invalid_request("'tools' must be an array.", "tools")
+    tools = check_output_fields(body)
     choice = body.get("tool_choice")
     forced = isinstance(choice, dict) or choice == "required"
-    if choice is not None and not forced and choice not in ("auto", "none"):
-        raise invalid_request(
-            "'tool_choice' must be 'none', 'auto', 'required' or a named function.", "tool_choice"
-        )
     return ChatRequest(
         body=body,
         model=aliases.get(model, model),
@@ -182,6 +177,7 @@ def _check_message(message: Any, index: int) -> bool:
     role = message.get("role")
     if role not in ROLES:
         raise invalid_request(f"'{where}.role' must be one of {', '.join(ROLES)}.", f"{where}.role")
+    check_tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
     content = message.get("content")
     if content is None:
         if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):

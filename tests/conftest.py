@@ -56,7 +56,7 @@ async def served(fake: FakeT) -> AsyncIterator[FakeT]:
     await runner.cleanup()
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0) -> None:
     """Poll `check` until it holds, failing the test after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -69,6 +69,27 @@ async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+class CountingClock(FakeClock):
+    """A FakeClock that counts how often the gateway read the time.
+
+    A request waiting in the gateway (for a token, for a free account) reads the clock
+    each time it looks again; a test waits for those reads instead of guessing how long
+    the request takes to get there.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def now(self) -> float:
+        self.reads += 1
+        return super().now()
+
+    def monotonic(self) -> float:
+        self.reads += 1
+        return super().monotonic()
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ async def spawn(
     )
 
 
-async def wait_ready(url: str, timeout: float = 15.0, alive: Callable[[], bool] = lambda: True) -> None:
+async def wait_ready(url: str, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True) -> None:
     """Poll `/readyz` until the gateway answers 200 (failing early if `alive()` turns false)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -266,13 +266,14 @@ async def test_health_and_readiness(upstream, start_gateway):
 
 
 async def test_client_disconnect_mid_stream_closes_the_upstream(upstream, start_gateway):
-    upstream.default = Step("slow", delay=0.2, text="one two three four five six seven eight")
+    # the upstream sends its first word, then holds the rest until the client is gone
+    upstream.default = Step(text="one two three", hold=asyncio.Event(), hold_after=1)
     gw = await start_gateway(base_config(upstream, accounts=1))
     resp = await gw.post("/v1/chat/completions", chat(stream=True))
     await resp.content.readuntil(b"\n\n")  # the first chunk arrived
-    await until(lambda: upstream.open_streams == 1)
+    await until(lambda: upstream.held == 1)
     resp.close()
-    await until(lambda: upstream.open_streams == 0 and upstream.closed_by_client == 1, timeout=2)
+    await until(lambda: upstream.open_streams == 0 and upstream.closed_by_client == 1)
     await until(lambda: gw.gateway.store.in_flight("acct-1") == 0)
 
 
@@ -318,48 +319,66 @@ async def test_reject_policy_turns_the_drop_into_400(start_gateway):
     assert info.value.param == "tools"
 
 
+async def first_word(resp, word: bytes) -> None:
+    """Read the stream until `word` (a content delta) arrived; the upstream holds the rest,
+    so a gateway that buffers never delivers it and fails here."""
+    line = b""
+    async with asyncio.timeout(15):
+        while b'"' + word + b'"' not in line:
+            line = await resp.content.readline()
+            assert line, "the stream ended early"
+
+
 async def test_concurrent_streams_are_relayed_as_they_arrive(upstream, start_gateway):
-    upstream.default = Step("slow", delay=0.05, text="a b c d")
+    # every upstream stream sends one word, then holds the rest until the test says so
+    rest = asyncio.Event()
+    upstream.default = Step(text="a b c d", hold=rest, hold_after=1)
     gw = await start_gateway(base_config(upstream))
-
-    async def one() -> str:
-        stream = await gw.client().chat.completions.create(**chat(), stream=True)
-        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-
-    results = await asyncio.gather(*(one() for _ in range(10)))
-    assert results == ["a b c d"] * 10
+    responses = [await gw.post("/v1/chat/completions", chat(stream=True)) for _ in range(10)]
+    await asyncio.gather(*(first_word(r, b"a") for r in responses))
+    assert upstream.held == 10  # all ten clients have their first word; no upstream sent more
+    rest.set()
+    bodies = [await r.read() for r in responses]
+    for resp, body in zip(responses, bodies, strict=True):
+        assert body.count(b'"content":" ') == 3 and body.endswith(b"data: [DONE]\n\n")
+        resp.close()
 
 
 async def test_stream_is_relayed_as_it_arrives_not_buffered(upstream, start_gateway):
-    upstream.default = Step("slow", delay=0.3, text="first second third fourth")
+    rest = asyncio.Event()
+    upstream.default = Step(text="first second third fourth", hold=rest, hold_after=1)
     gw = await start_gateway(base_config(upstream, accounts=1))
     async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
-        seen = b""
-        while b'"first"' not in seen:
-            seen += await resp.content.readuntil(b"\n\n")
-        assert upstream.open_streams == 1  # the upstream is still writing: nothing was held back
-        rest = await resp.read()
-    assert b'" fourth"' in rest and rest.endswith(b"data: [DONE]\n\n")
+        await first_word(resp, b"first")  # arrives while the upstream holds the next word
+        assert upstream.held == 1
+        rest.set()
+        rest_of_stream = await resp.read()
+    assert b'" fourth"' in rest_of_stream and rest_of_stream.endswith(b"data: [DONE]\n\n")
 
 
 async def test_keepalive_comments_while_the_upstream_is_slow(upstream, start_gateway, monkeypatch):
     from proxy.http import streams
 
     monkeypatch.setattr(streams, "KEEPALIVE_EVERY", 0.15)
-    upstream.default = Step("slow", delay=0.4, text="a b")
+    rest = asyncio.Event()
+    upstream.default = Step(text="a b", hold=rest, hold_after=1)  # silent until a keep-alive came
     gw = await start_gateway(base_config(upstream, accounts=1))
     async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
-        raw = await resp.read()
-    assert b": keepalive\n\n" in raw
-    assert raw.endswith(b"data: [DONE]\n\n")
+        line = b""
+        async with asyncio.timeout(15):
+            while not line.startswith(b":"):  # an SSE comment: the keep-alive
+                line = await resp.content.readline()
+                assert line, "the stream ended early"
+        rest.set()
+        assert (await resp.read()).rstrip().endswith(b"data: [DONE]")
 
 
 async def test_client_giving_up_on_a_non_streaming_call_cancels_the_upstream(upstream, start_gateway):
-    upstream.default = Step(delay=30)
+    upstream.default = Step(hold=asyncio.Event())  # never answers
     gw = await start_gateway(base_config(upstream, accounts=1))
     request = asyncio.create_task(gw.client().chat.completions.create(**chat()))
-    await until(lambda: len(upstream.seen) == 1)
+    await until(lambda: upstream.held == 1)
     request.cancel()  # the client disconnects while the upstream is still thinking
-    await until(lambda: upstream.closed_by_client == 1, timeout=2)
+    await until(lambda: upstream.closed_by_client == 1)
     await until(lambda: gw.gateway.store.in_flight("acct-1") == 0)
     assert (await gw.account("acct-1"))["failures"] == 0  # the account did nothing wrong

@@ -198,25 +198,33 @@ def test_check_prints_the_pool_with_masked_credentials(tmp_path: Path) -> None:
 def test_example_config_is_valid_and_shows_every_key() -> None:
     import dataclasses
 
+    import yaml
+
     from proxy.config import model
 
     example = Path(__file__).parent.parent / "accounts.example.yaml"
     config = load_config(example)
     assert {a.provider for a in config.accounts} == {"openai", "monica", "mammouth", "demo"}
-    text = example.read_text()
-    sections = [
-        model.ServerConfig,
-        model.ClientConfig,
-        model.PoolConfig,
-        model.AccountConfig,
-        model.StateConfig,
-        model.MetricsConfig,
-        model.LoggingConfig,
-    ]
+    raw = yaml.safe_load(example.read_text())
+
+    def keys(entries: Any) -> set[str]:
+        """The keys written in a section (a mapping, or a list of mappings), by YAML's reading."""
+        rows = entries if isinstance(entries, list) else [entries]
+        return {key for row in rows for key in row}
+
+    sections = {
+        "server": model.ServerConfig,
+        "clients": model.ClientConfig,
+        "pool": model.PoolConfig,
+        "accounts": model.AccountConfig,
+        "state": model.StateConfig,
+        "metrics": model.MetricsConfig,
+        "logging": model.LoggingConfig,
+    }
     missing = [
-        f"{section.__name__}.{f.name}"
-        for section in sections
+        f"{name}.{f.name}"
+        for name, section in sections.items()
         for f in dataclasses.fields(section)
-        if f"{f.name}:" not in text
+        if f.name not in keys(raw[name])
     ]
     assert missing == []

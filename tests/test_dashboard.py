@@ -38,7 +38,7 @@ async def page() -> AsyncIterator[Any]:
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.set_default_timeout(5000)
+            page.set_default_timeout(20_000)  # a deadline for a busy machine, not a pace
             yield page
         finally:
             await browser.close()

@@ -1,8 +1,11 @@
-"""Logs: JSON lines to dated files plus an errors-only file, opt-in bodies, no secrets ever."""
+"""Logs: JSON lines at the configured path (rolled to dated copies) plus an errors-only file,
+opt-in bodies, no secrets ever."""
 
 from __future__ import annotations
 
+import calendar
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,8 @@ import orjson
 import pytest
 
 from proxy.config import parse_config
-from proxy.logs import SCRUBBER, DailyRotatingFile, JsonFormatter, setup_logging
+from proxy.logfile import LiveLogFile
+from proxy.logs import JsonFormatter, setup_logging
 from tests.conftest import ADMIN, ALICE, BOB, Running, base_config, chat, until
 from tests.fakes.openai_upstream import FakeOpenAI, error_step
 
@@ -26,7 +30,6 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     access = logging.getLogger("aiohttp.access")
     handlers, level, access_level = list(root.handlers), root.level, access.level
-    secrets = list(SCRUBBER.secrets)
     yield
     for handler in root.handlers:
         if handler not in handlers:
@@ -34,16 +37,11 @@ def restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     access.setLevel(access_level)
-    SCRUBBER.set(secrets)
 
 
 def configure(raw: dict[str, Any]) -> None:
     config = parse_config(raw)
     setup_logging(config.logging, config.secrets())
-
-
-def day_file(path: Path, stem: str) -> Path:
-    return path / f"{stem}_{time.strftime('%Y-%m-%d', time.gmtime())}.log"
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:
@@ -68,7 +66,7 @@ async def test_log_file_gets_json_lines_and_errors_go_to_their_own_file(
     upstream.script("sk-upstream-2-secretvalue", error_step(429, "rate_limit_exceeded"))
     await gw.client().chat.completions.create(**chat())  # acct-2 rests: a warning
 
-    main, errors = day_file(logs, "pool-proxy"), day_file(logs, "pool-proxy_error")
+    main, errors = logs / "pool-proxy.log", logs / "pool-proxy.error.log"
     assert sorted(p.name for p in logs.iterdir()) == sorted([main.name, errors.name])
     lines = json_lines(main)
     request = next(e for e in lines if e.get("request_id") == "req-42")
@@ -101,7 +99,7 @@ async def test_log_bodies_adds_prompt_and_answer_truncated(
     stream = await gw.client(BOB).chat.completions.create(**chat(text="short", stream=True))
     _ = [c async for c in stream]
 
-    lines = [e for e in json_lines(day_file(tmp_path, "gw")) if e["msg"] == "request"]
+    lines = [e for e in json_lines(path) if e["msg"] == "request"]
     plain, streamed = (next(e for e in lines if e["client"] == name) for name in ("alice", "bob"))
     assert len(plain["prompt"]) == 12 and "story" in plain["prompt"]
     assert plain["answer"] == "Hello from t"
@@ -189,28 +187,128 @@ async def test_no_configured_secret_reaches_any_log_or_admin_answer(
         assert not leaked, f"secrets found in {name}: {[s[:6] for s in leaked]}"
 
 
-def test_log_file_starts_a_new_dated_file_each_day(tmp_path, monkeypatch):
-    days = iter(["2026-03-01", "2026-03-01", "2026-03-02", "2026-03-02"])
-    monkeypatch.setattr(DailyRotatingFile, "_today", staticmethod(lambda: next(days)))
-    handler = DailyRotatingFile(tmp_path / "gw.log", max_bytes=1 << 20, backups=2)
+DEC_1 = calendar.timegm((2026, 12, 1, 23, 59, 0))
+DAY = 86_400
+
+
+def record(text: str, at: float) -> logging.LogRecord:
+    line = logging.LogRecord("t", logging.INFO, "", 0, text, None, None)
+    line.created = at
+    return line
+
+
+def live_file(path: Path, max_bytes: int = 1 << 20, backups: int = 5) -> LiveLogFile:
+    handler = LiveLogFile(path, max_bytes=max_bytes, backups=backups)
     handler.setFormatter(JsonFormatter())
+    return handler
+
+
+def messages(path: Path) -> list[str]:
+    return [e["msg"] for e in json_lines(path)]
+
+
+def request_ids(path: Path) -> list[str]:
+    return [e["request_id"] for e in json_lines(path) if e["msg"] == "request"]
+
+
+async def test_the_configured_log_path_is_the_live_log_across_a_rollover(
+    upstream, start_gateway, tmp_path, restore_logging
+):
+    live = tmp_path / "logs" / "pool-proxy.log"
+    raw = base_config(upstream, logging={"level": "info", "file": str(live)})
+    configure(raw)
+    gw = await start_gateway(raw)
+    client = gw.client()
+    await client.chat.completions.create(**chat(), extra_headers={"X-Request-ID": "before"})
+    await until(lambda: request_ids(live) == ["before"])
+    assert (tmp_path / "logs" / "pool-proxy.error.log").exists()
+
+    (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "baseFilename", "") == str(live)]
+    handler.doRollover()  # what midnight or max_bytes would do
+    await client.chat.completions.create(**chat(), extra_headers={"X-Request-ID": "after"})
+    await until(lambda: request_ids(live) == ["after"])
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert request_ids(tmp_path / "logs" / f"pool-proxy.{today}.log") == ["before"]
+
+
+def test_the_live_log_rolls_over_to_a_copy_named_after_its_day(tmp_path):
+    handler = live_file(tmp_path / "gw.log")
     try:
-        for text in ("first", "second"):
-            handler.handle(logging.LogRecord("t", logging.INFO, "", 0, text, None, None))
+        handler.handle(record("late on the first", DEC_1))
+        handler.handle(record("early on the second", DEC_1 + 120))
+        handler.handle(record("later on the second", DEC_1 + 3600))
     finally:
         handler.close()
-    assert [e["msg"] for e in json_lines(tmp_path / "gw_2026-03-01.log")] == ["first"]
-    assert [e["msg"] for e in json_lines(tmp_path / "gw_2026-03-02.log")] == ["second"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gw.2026-12-01.log", "gw.log"]
+    assert messages(tmp_path / "gw.2026-12-01.log") == ["late on the first"]
+    assert messages(tmp_path / "gw.log") == ["early on the second", "later on the second"]
 
 
-def test_log_file_rotates_by_size_keeping_backups(tmp_path):
-    handler = DailyRotatingFile(tmp_path / "gw.log", max_bytes=300, backups=2)
-    handler.setFormatter(JsonFormatter())
+def test_a_log_left_by_an_earlier_day_rolls_over_to_that_day(tmp_path):
+    live = tmp_path / "gw.log"
+    live.write_text('{"msg": "written before a restart"}\n')
+    os.utime(live, (DEC_1, DEC_1))
+    handler = live_file(live)
+    try:
+        handler.handle(record("after the restart", DEC_1 + DAY))
+    finally:
+        handler.close()
+    assert messages(tmp_path / "gw.2026-12-01.log") == ["written before a restart"]
+    assert messages(live) == ["after the restart"]
+
+
+def test_size_rollovers_are_numbered_in_order_and_only_the_newest_backups_kept(tmp_path):
+    handler = live_file(tmp_path / "gw.log", max_bytes=300, backups=3)
     try:
         for i in range(40):
-            handler.handle(logging.LogRecord("t", logging.INFO, "", 0, f"line {i}", None, None))
+            handler.handle(record(f"line {i}", DEC_1 + i))  # all on 2026-12-01
     finally:
         handler.close()
-    names = sorted(p.name for p in tmp_path.iterdir())
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    assert names == [f"gw_{today}.log", f"gw_{today}.log.1", f"gw_{today}.log.2"]
+    number = {
+        p: int(p.name.removeprefix("gw.2026-12-01.").removesuffix(".log")) for p in tmp_path.glob("gw.*.log")
+    }
+    copies = sorted(number, key=number.__getitem__)
+    numbers = [number[p] for p in copies]
+    assert len(numbers) == 3 and numbers == list(range(numbers[0], numbers[0] + 3))
+    assert numbers[0] > 1  # older copies, and the day's first (gw.2026-12-01.log), were deleted
+    kept = [m for p in [*copies, tmp_path / "gw.log"] for m in messages(p)]
+    assert kept == [f"line {i}" for i in range(40 - len(kept), 40)]  # contiguous, oldest first
+    assert all(p.stat().st_size <= 300 for p in tmp_path.iterdir())
+
+
+async def test_two_gateways_in_one_process_each_keep_their_secrets_masked(
+    upstream, start_gateway, tmp_path, restore_logging
+):
+    log_path = tmp_path / "both.log"
+    first = base_config(upstream, accounts=1, logging={"file": str(log_path)})
+    first["accounts"][0]["base_url"] = f"{upstream.base_url}?api_key={URL_TOKEN}"
+    second = base_config(upstream, accounts=1, admin_key="admin-of-the-second-gateway")
+    second["accounts"][0]["api_key"] = "sk-upstream-of-the-second-gateway"
+    configure(first)
+    gw1 = await start_gateway(first)
+    gw2 = await start_gateway(second)  # used to replace the first one's secrets with its own
+
+    _, accounts = await gw1.admin("GET", "/admin/accounts")
+    assert accounts["data"][0]["base_url"].startswith(upstream.base_url)
+    assert URL_TOKEN not in orjson.dumps(accounts).decode()
+    says = logging.getLogger("pool_proxy.test").warning
+    says("both: %s %s", URL_TOKEN, "sk-upstream-of-the-second-gateway")
+    await gw2.runner.cleanup()
+    says("after the second stopped: %s", URL_TOKEN)
+
+    text = log_path.read_text(encoding="utf-8")
+    assert "both: " in text and "after the second stopped: " in text
+    assert URL_TOKEN not in text and "sk-upstream-of-the-second-gateway" not in text
+
+
+def test_a_live_log_moved_away_by_logrotate_is_started_anew_at_the_path(tmp_path):
+    live = tmp_path / "gw.log"
+    handler = live_file(live)
+    try:
+        handler.handle(record("before logrotate", DEC_1))
+        live.rename(tmp_path / "gw.log.1")
+        handler.handle(record("after logrotate", DEC_1 + 1))
+    finally:
+        handler.close()
+    assert messages(tmp_path / "gw.log.1") == ["before logrotate"]
+    assert messages(live) == ["after logrotate"]

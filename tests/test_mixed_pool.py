@@ -17,7 +17,7 @@ from tests.fakes.openai_upstream import FakeOpenAI, error_step
 
 
 def mixed_config(monica: FakeMonica, mammouth: FakeMammouth, upstream: FakeOpenAI) -> dict[str, Any]:
-    raw = base_config(upstream, accounts=1, pool={"first_byte_timeout": "500ms", "max_attempts": 3})
+    raw = base_config(upstream, accounts=1, pool={"max_attempts": 3})
     raw["accounts"] = [
         {"id": "monica-1", "provider": "monica", "cookie": "sess-a", "base_url": monica.url},
         {"id": "mammouth-1", "provider": "mammouth", "cookie": "auth-a", "base_url": mammouth.url},

@@ -9,7 +9,7 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import ADMIN, ALICE, base_config, chat, until
+from tests.conftest import ADMIN, ALICE, CountingClock, base_config, chat, until
 from tests.fakes.openai_upstream import Step, error_step
 
 KEY = {i: f"sk-upstream-{i}-secretvalue" for i in range(1, 4)}
@@ -155,7 +155,8 @@ async def test_stream_fails_over_on_upstream_error(upstream, start_gateway):
 
 async def test_hung_upstream_times_out_and_fails_over(upstream, start_gateway):
     upstream.script(KEY[1], Step("hang"))
-    gw = await start_gateway(base_config(upstream, pool={"first_byte_timeout": "300ms"}))
+    # the hung account costs this long; the one that answers must never be cut by it
+    gw = await start_gateway(base_config(upstream, pool={"first_byte_timeout": "1s"}))
     stream = await gw.client().chat.completions.create(**chat(), stream=True)
     assert (
         "".join([c.choices[0].delta.content or "" async for c in stream]) == "Hello from the fake upstream!"
@@ -222,9 +223,13 @@ async def test_only_one_probe_goes_out_when_a_rest_ends(upstream, start_gateway)
     await gw.client().chat.completions.create(**chat())
     assert (await gw.account("acct-1"))["state"] == "cooling"
     gw.clock.advance(11)
-    upstream.script(KEY[1], Step(delay=0.5))  # the probe answers slowly
+    answer = asyncio.Event()
+    upstream.script(KEY[1], Step(hold=answer))  # the probe is out until the test lets it answer
     before = upstream.keys_seen().count(KEY[1])
-    replies = await asyncio.gather(*(gw.client().chat.completions.create(**chat()) for _ in range(12)))
+    requests = [asyncio.create_task(gw.client().chat.completions.create(**chat())) for _ in range(12)]
+    await until(lambda: upstream.held == 1 and sum(r.done() for r in requests) == 11)
+    answer.set()
+    replies = await asyncio.gather(*requests)
     assert all(r.choices[0].message.content for r in replies)
     assert upstream.keys_seen().count(KEY[1]) - before == 1
     assert (await gw.account("acct-1"))["state"] == "active"
@@ -257,28 +262,41 @@ async def test_every_account_cooling_is_503_with_retry_after(upstream, start_gat
 
 
 async def test_busy_account_is_waited_for_up_to_queue_timeout(upstream, start_gateway):
-    upstream.default = Step(delay=0.1, text="a b c")
-    raw = base_config(upstream, accounts=1, pool={"queue_timeout": "2s"})
+    answer = asyncio.Event()
+    upstream.script(KEY[1], Step(text="warm-up"), Step(hold=answer, text="first"), Step(text="second"))
+    raw = base_config(upstream, accounts=1, pool={"queue_timeout": "60s"})
     raw["accounts"][0]["max_concurrency"] = 1
-    gw = await start_gateway(raw)
+    clock = CountingClock()
+    gw = await start_gateway(raw, clock)
+    before = clock.reads
+    await gw.client().chat.completions.create(**chat())
+    one_request = clock.reads - before
     first = asyncio.create_task(gw.client().chat.completions.create(**chat()))
-    await until(lambda: gw.gateway.store.in_flight("acct-1") == 1)
-    second = await gw.client().chat.completions.create(**chat())  # waits, then runs
-    assert second.choices[0].message.content == "a b c"
-    assert (await first).choices[0].message.content == "a b c"
+    await until(lambda: upstream.held == 1)
+    mark = clock.reads
+    second = asyncio.create_task(gw.client().chat.completions.create(**chat()))
+    # acct-1 is busy: the second request looks again and again (reading the clock) and waits
+    await until(lambda: clock.reads > mark + one_request + 2, timeout=30)
+    assert not second.done() and len(upstream.seen) == 2
+    answer.set()  # the first finishes and frees the account: the waiting request runs
+    assert (await second).choices[0].message.content == "second"
+    assert (await first).choices[0].message.content == "first"
 
 
 async def test_busy_past_queue_timeout_is_503(upstream, start_gateway):
-    upstream.default = Step(delay=0.3, text="a b c")
+    answer = asyncio.Event()
+    upstream.default = Step(hold=answer, text="a b c")  # busy until the test says otherwise
     raw = base_config(upstream, accounts=1, pool={"queue_timeout": "100ms"})
     raw["accounts"][0]["max_concurrency"] = 1
     gw = await start_gateway(raw)
     first = asyncio.create_task(gw.client().chat.completions.create(**chat()))
-    await until(lambda: gw.gateway.store.in_flight("acct-1") == 1)
+    await until(lambda: upstream.held == 1)
     with pytest.raises(openai.APIStatusError) as info:
         await gw.client().chat.completions.create(**chat())
     assert info.value.status_code == 503 and int(info.value.response.headers["Retry-After"]) >= 1
-    await first
+    answer.set()
+    assert (await first).choices[0].message.content == "a b c"
+    assert len(upstream.seen) == 1
 
 
 async def test_client_bucket_admits_exactly_burst_of_concurrent_requests(upstream, start_gateway):
@@ -326,15 +344,22 @@ async def test_account_without_tokens_is_skipped_not_waited_on(upstream, start_g
 
 
 async def test_all_accounts_limited_waits_for_the_earliest_token(upstream, start_gateway):
-    raw = base_config(upstream, accounts=1, pool={"queue_timeout": "100ms"})
-    raw["accounts"][0]["rate_limit"] = {"rps": 1}
-    gw = await start_gateway(raw)
-    await gw.client().chat.completions.create(**chat())
-    with pytest.raises(openai.APIStatusError) as info:  # the fake clock does not move
-        await gw.client().chat.completions.create(**chat())
-    assert info.value.status_code == 503
-    gw.clock.advance(1)
-    await gw.client().chat.completions.create(**chat())
+    raw = base_config(upstream, accounts=1, pool={"queue_timeout": "60s"})
+    raw["accounts"][0]["rate_limit"] = {"rps": 10, "burst": 1}  # the next token 100 ms away
+    clock = CountingClock()
+    gw = await start_gateway(raw, clock)
+    before = clock.reads
+    await gw.client().chat.completions.create(**chat())  # takes the only token
+    one_request = clock.reads - before
+    waiting = asyncio.create_task(gw.client().chat.completions.create(**chat()))
+    # The fake clock stands still, so the token never comes: the request keeps looking
+    # again (reading the clock) instead of failing or going upstream.
+    mark = clock.reads
+    await until(lambda: clock.reads > mark + one_request + 3, timeout=30)
+    assert not waiting.done() and len(upstream.seen) == 1
+    gw.clock.advance(0.5)  # the token comes, well within queue_timeout
+    reply = await waiting
+    assert reply.choices[0].message.content and len(upstream.seen) == 2
 
 
 async def test_weights_shape_round_robin(upstream, start_gateway):
@@ -347,14 +372,16 @@ async def test_weights_shape_round_robin(upstream, start_gateway):
 
 
 async def test_least_busy_prefers_the_idle_account(upstream, start_gateway):
-    upstream.script(KEY[1], Step(delay=0.2, text="x y"))
+    answer = asyncio.Event()
+    upstream.script(KEY[1], Step(hold=answer, text="x y"))  # acct-1 stays busy until released
     gw = await start_gateway(base_config(upstream, accounts=2, pool={"strategy": "least_busy"}))
-    slow = asyncio.create_task(gw.client().chat.completions.create(**chat()))
-    await until(lambda: gw.gateway.store.in_flight("acct-1") == 1)
+    busy = asyncio.create_task(gw.client().chat.completions.create(**chat()))
+    await until(lambda: upstream.held == 1)
     for _ in range(3):
         await gw.client().chat.completions.create(**chat())
-    await slow
-    assert upstream.keys_seen().count(KEY[2]) == 3
+    assert upstream.keys_seen() == [KEY[1], KEY[2], KEY[2], KEY[2]]
+    answer.set()
+    assert (await busy).choices[0].message.content == "x y"
 
 
 async def test_exhausted_account_is_still_resting_after_restart(upstream, start_gateway):

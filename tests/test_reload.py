@@ -25,19 +25,26 @@ async def test_reload_keeps_streams_and_state_and_applies_changes(upstream, star
         await gw.client().chat.completions.create(**chat())
     assert (await gw.account("acct-2"))["state"] == "invalid"
 
-    upstream.script(KEY1, Step("slow", delay=0.1, text="one two three four five"))
-    upstream.script("sk-upstream-3-secretvalue", Step("slow", delay=0.1, text="one two three four five"))
+    # the stream sends its first word, then stays open until after the reload
+    rest = asyncio.Event()
+    held = Step(text="one two three four five", hold=rest, hold_after=1)
+    upstream.script(KEY1, held)
+    upstream.script("sk-upstream-3-secretvalue", held)
     resp = await gw.post("/v1/chat/completions", chat(stream=True))
     first_account = resp.headers["x-pool-proxy-account"]
+    await until(lambda: upstream.held == 1)
 
     accounts = [a for a in accounts if a["id"] != "acct-3"]
     accounts[1]["api_key"] = "sk-upstream-2-newsecretvalue"
     accounts_file.write_text(yaml.safe_dump(accounts))
     status, body = await gw.admin("POST", "/admin/reload")
     assert status == 200 and body["removed"] == ["acct-3"]
+    assert upstream.held == 1  # the stream is still open, across the reload
 
+    rest.set()
     raw_stream = await resp.read()  # the open stream finished normally
     assert raw_stream.endswith(b"data: [DONE]\n\n") and b"upstream_error" not in raw_stream
+    assert b'" five"' in raw_stream
     assert first_account in ("acct-1", "acct-3")
 
     assert (await gw.account("acct-2"))["state"] == "active"  # new credential clears invalid
@@ -60,7 +67,8 @@ async def test_bad_reload_keeps_the_running_config(upstream, start_gateway, tmp_
 
 
 async def test_reload_during_many_open_streams_loses_none(upstream, start_gateway):
-    upstream.default = Step("slow", delay=0.05, text="a b c d e f")
+    rest = asyncio.Event()
+    upstream.default = Step(text="a b c d e f", hold=rest, hold_after=1)  # open until reloaded
     gw = await start_gateway(base_config(upstream), on_disk=True)
 
     async def one() -> str:
@@ -68,7 +76,8 @@ async def test_reload_during_many_open_streams_loses_none(upstream, start_gatewa
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
     tasks = [asyncio.create_task(one()) for _ in range(8)]
-    await until(lambda: upstream.open_streams == 8)
+    await until(lambda: upstream.held == 8)
     status, _ = await gw.admin("POST", "/admin/reload")
     assert status == 200
+    rest.set()
     assert await asyncio.gather(*tasks) == ["a b c d e f"] * 8

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -138,33 +137,45 @@ async def test_a_replica_killed_mid_stream_frees_its_lease_after_the_ttl(
     a, b = await start_pair(
         accounts=1, max_concurrency=1, pool={"queue_timeout": "10s"}, state={"lease_ttl": "1s"}
     )
-    upstream.script(KEY_1, Step("slow", delay=1.0, text=" ".join(["word"] * 30)))
+    # the stream stays open (first word sent, the rest held) until replica A dies
+    upstream.script(KEY_1, Step(text="one two three", hold=asyncio.Event(), hold_after=1))
     stream = asyncio.create_task(post(http, a, chat(stream=True)))
-    await until(lambda: upstream.open_streams == 1, timeout=5.0)
-    # Longer than the TTL: replica A keeps its lease alive while the stream runs.
-    await asyncio.sleep(1.6)
+    await until(lambda: upstream.held == 1)
     leases = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        members = await leases.zrange(f"{redis_prefix}v1:leases:acct-1", 0, -1, withscores=True)
+    key = f"{redis_prefix}v1:leases:acct-1"
+
+    async def redis_now_ms() -> float:
         seconds, micros = await leases.time()
+        return (seconds + micros / 1e6) * 1000
+
+    try:
+        ((_, first_expiry),) = await leases.zrange(key, 0, -1, withscores=True)
+
+        async def refreshed_past_the_first_ttl() -> bool:
+            # Redis's clock passed the lease's first expiry, and the lease is still held:
+            # replica A keeps it alive while the stream runs.
+            members = await leases.zrange(key, 0, -1, withscores=True)
+            now = await redis_now_ms()
+            return now > first_expiry and len(members) == 1 and members[0][1] > now
+
+        await until(refreshed_past_the_first_ttl, timeout=15.0)
     finally:
         await leases.aclose()
-    assert len(members) == 1 and members[0][1] > (seconds + micros / 1e6) * 1000
     a.kill()
     stream.cancel()
-    started = time.monotonic()
-    assert await post(http, b, chat()) == 200  # waited for the dead lease to expire
-    assert time.monotonic() - started < 3.0
+    # queue_timeout is 10 s: a 200 says B waited for the dead lease's TTL (1 s), not forever
+    assert await post(http, b, chat()) == 200
 
 
 async def test_exactly_one_probe_after_a_rest_across_replicas(
     start_pair: StartPair, upstream: FakeOpenAI, http: aiohttp.ClientSession
 ) -> None:
     a, b = await start_pair()
+    probe_answer = asyncio.Event()
     upstream.script(
         KEY_1,
         error_step(429, "rate_limit_exceeded", "slow down", **{"Retry-After": "1"}),
-        Step("ok", delay=1.5),  # the probe answers slowly
+        Step("ok", hold=probe_answer),  # the probe answers when the test says so
     )
     for _ in range(2):
         assert await post(http, a, chat()) == 200
@@ -174,9 +185,12 @@ async def test_exactly_one_probe_after_a_rest_across_replicas(
     async def probe_due() -> bool:
         return bool((await account(http, b, "acct-1"))["probe_due"])
 
-    await until(probe_due, timeout=5.0)
+    await until(probe_due)
     before = len(upstream.seen)
-    statuses = await asyncio.gather(*(post(http, (a, b)[i % 2], chat()) for i in range(20)))
+    requests = [asyncio.create_task(post(http, (a, b)[i % 2], chat())) for i in range(20)]
+    await until(lambda: upstream.held == 1 and sum(r.done() for r in requests) == 19, timeout=20.0)
+    probe_answer.set()
+    statuses = await asyncio.gather(*requests)
     assert statuses == [200] * 20
     assert upstream.keys_seen()[before:].count(KEY_1) == 1
     assert (await account(http, a, "acct-1"))["state"] == "active"  # the probe succeeded
@@ -210,13 +224,16 @@ async def test_replicas_behind_the_deploy_nginx_share_one_client_bucket(behind_n
 
 
 async def test_streams_pass_the_deploy_nginx_unbuffered(behind_nginx, upstream, http):
-    upstream.default = Step("slow", delay=0.3, text="first second third fourth")
+    rest = asyncio.Event()
+    upstream.default = Step(text="first second third fourth", hold=rest, hold_after=1)
     nginx = await behind_nginx()
     headers = {"Authorization": f"Bearer {ALICE}"}
     async with http.post(f"{nginx.url}/v1/chat/completions", json=chat(stream=True), headers=headers) as resp:
         assert resp.status == 200
         seen = b""
-        while b'"first"' not in seen:
-            seen += await resp.content.readuntil(b"\n\n")
-        assert upstream.open_streams == 1  # the first words arrived while the upstream was still writing
+        async with asyncio.timeout(15):  # nginx buffering would hold the word back for good
+            while b'"first"' not in seen:
+                seen += await resp.content.readuntil(b"\n\n")
+        assert upstream.held == 1  # the first word arrived while the upstream held the next
+        rest.set()
         assert (await resp.read()).endswith(b"data: [DONE]\n\n")

@@ -13,7 +13,7 @@ import orjson
 import pytest
 import yaml
 
-from tests.conftest import ALICE, base_config, chat
+from tests.conftest import ALICE, base_config, chat, until
 from tests.fakes.openai_upstream import FakeOpenAI, Step
 from tests.processes import free_port, spawn, wait_ready
 
@@ -84,13 +84,15 @@ async def refuses_connections(url: str) -> bool:
 
 
 async def test_sigterm_lets_an_open_stream_finish_and_flushes_state(upstream, serve_process):
-    upstream.default = Step("slow", delay=0.1, text="one two three four five six seven eight")
-    gateway = await serve_process(upstream, "10s")
+    more = asyncio.Event()  # the upstream sends its first word, then the rest once the door is shut
+    upstream.default = Step(text="one two three four five six seven eight", hold=more, hold_after=1)
+    gateway = await serve_process(upstream, "30s")
     async with aiohttp.ClientSession() as http:
         resp = await open_stream(http, gateway.url)
+        await until(lambda: upstream.held == 1)
         gateway.proc.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.2)
-        assert await refuses_connections(gateway.url)
+        await until(lambda: refuses_connections(gateway.url), timeout=15)
+        more.set()
         rest = await read_rest(resp)
     assert "eight" in rest and '"finish_reason":"stop"' in rest
     assert rest.rstrip().endswith("data: [DONE]")
@@ -104,15 +106,15 @@ async def test_sigterm_lets_an_open_stream_finish_and_flushes_state(upstream, se
 
 
 async def test_stream_longer_than_the_grace_ends_with_an_error_event(upstream, serve_process):
-    upstream.default = Step("slow", delay=0.3, text=" ".join(["word"] * 40))  # ~12 s
+    # the upstream never sends more than its first word: only the grace can end this stream
+    upstream.default = Step(text="one two three", hold=asyncio.Event(), hold_after=1)
     gateway = await serve_process(upstream, "500ms")
-    loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
         resp = await open_stream(http, gateway.url)
-        started = loop.time()
+        await until(lambda: upstream.held == 1)
         gateway.proc.send_signal(signal.SIGTERM)
-        rest = await read_rest(resp)
-    assert loop.time() - started < 5
+        async with asyncio.timeout(30):  # a failure, not a hang, if the grace is ignored
+            rest = await read_rest(resp)
     events = [line for line in rest.splitlines() if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]"
     error = orjson.loads(events[-2].removeprefix("data: "))["error"]

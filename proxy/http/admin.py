@@ -12,9 +12,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.config import ConfigError
 from proxy.errors import ApiError, invalid_request
+from proxy.gateway import Gateway
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY, STREAMS
-from proxy.logs import SCRUBBER
 from proxy.state.base import USAGE_FIELDS
 
 ACTIONS = ("enable", "disable", "reset")
@@ -22,9 +22,9 @@ GROUPS = {"client": "client", "account": "account", "model": "model"}
 MAX_USAGE_DAYS = 366  # one request must not walk decades of days on the event loop
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def _json(gateway: Gateway, data: Any, status: int = 200) -> web.Response:
     # Secrets never leave in an admin answer, even inside a field such as a base_url.
-    body = SCRUBBER.clean(orjson.dumps(data).decode())
+    body = gateway.scrubber.clean(orjson.dumps(data).decode())
     return web.Response(status=status, text=body, content_type="application/json")
 
 
@@ -33,13 +33,14 @@ async def accounts(request: web.Request) -> web.Response:
     require_admin(request, gateway)
     rows = [gateway.manager.describe(a) for a in gateway.manager.accounts.values()]
     return _json(
+        gateway,
         {
             "object": "list",
             "data": rows,
             "now": gateway.clock.now(),
             "open_streams": len(request.app[STREAMS].open),
             "degraded": gateway.store.degraded,
-        }
+        },
     )
 
 
@@ -53,7 +54,7 @@ async def account_action(request: web.Request) -> web.Response:
     if account is None:
         raise ApiError(404, "invalid_request_error", "account_not_found", f"No account '{account_id}'.")
     await gateway.manager.set_state(account_id, action)
-    return _json(gateway.manager.describe(account))
+    return _json(gateway, gateway.manager.describe(account))
 
 
 async def reload(request: web.Request) -> web.Response:
@@ -63,7 +64,7 @@ async def reload(request: web.Request) -> web.Response:
         result = await gateway.reload()
     except ConfigError as exc:
         raise ApiError(400, "invalid_request_error", "invalid_config", "; ".join(exc.errors)) from None
-    return _json({"reloaded": True, **result})
+    return _json(gateway, {"reloaded": True, **result})
 
 
 def _day(value: str | None, default: date, name: str) -> date:
@@ -100,6 +101,7 @@ async def usage(request: web.Request) -> web.Response:
     totals: dict[str, float] = {f: sum(int(r[f]) for r in rows) for f in USAGE_FIELDS}
     totals["usd"] = totals["usd_nanos"] / 1_000_000_000
     return _json(
+        gateway,
         {
             "object": "list",
             "from": first.isoformat(),
@@ -107,7 +109,7 @@ async def usage(request: web.Request) -> web.Response:
             "group_by": group,
             "data": rows,
             "totals": totals,
-        }
+        },
     )
 
 
@@ -126,7 +128,7 @@ async def activity(request: web.Request) -> web.Response:
         }
         for m in range(since, now_minute + 1)
     ]
-    return _json({"object": "list", "data": series})
+    return _json(gateway, {"object": "list", "data": series})
 
 
 async def dashboard(request: web.Request) -> web.Response:

@@ -2,6 +2,11 @@
 
 Each API key (one per pool account) has its own script: a queue of `Step`s played
 one per request, then the default answer. What it received is kept in `seen`.
+
+A step may `hold` its answer on an `asyncio.Event` the test sets: before answering at
+all, or (streams) after `hold_after` words. `held` counts the requests waiting on a
+hold, so a test can wait until the fake has N requests in hand instead of racing a
+delay against the gateway.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class Step:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # per chunk for `slow`, before answering otherwise
     text: str = "Hello from the fake upstream!"
+    hold: asyncio.Event | None = None  # answer only once the test sets it
+    hold_after: int = 0  # streams: words sent before waiting on `hold` (0: before answering)
 
 
 def error_step(status: int, code: str | None, message: str = "", **headers: str) -> Step:
@@ -48,6 +55,7 @@ class FakeOpenAI(Scripted[Step]):
         super().__init__(Step())
         self.open_streams = 0
         self.closed_by_client = 0
+        self.held = 0  # requests now waiting on their step's `hold`
         self.models = ["gpt-4o-mini", "gpt-4o"]
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.chat)
@@ -61,6 +69,13 @@ class FakeOpenAI(Scripted[Step]):
     def keys_seen(self) -> list[str]:
         return [s.key for s in self.seen]
 
+    async def _wait(self, hold: asyncio.Event) -> None:
+        self.held += 1
+        try:
+            await hold.wait()
+        finally:
+            self.held -= 1
+
     async def list_models(self, request: web.Request) -> web.Response:
         data = [{"id": m, "object": "model", "created": 1, "owned_by": "fake"} for m in self.models]
         return web.json_response({"object": "list", "data": data})
@@ -73,6 +88,8 @@ class FakeOpenAI(Scripted[Step]):
         try:
             if step.delay and step.kind != "slow":
                 await asyncio.sleep(step.delay)
+            if step.hold is not None and not (body.get("stream") and step.hold_after):
+                await self._wait(step.hold)
             if step.kind == "hang":
                 await asyncio.sleep(3600)
         except asyncio.CancelledError:  # the gateway hung up before the answer
@@ -131,6 +148,8 @@ class FakeOpenAI(Scripted[Step]):
 
             await response.write(chunk({"role": "assistant", "content": ""}))
             for index, word in enumerate(words):
+                if step.hold is not None and step.hold_after and index == step.hold_after:
+                    await self._wait(step.hold)
                 if step.kind == "slow":
                     await asyncio.sleep(step.delay)
                 if step.kind in ("reset", "cut") and index == len(words) // 2:

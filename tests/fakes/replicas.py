@@ -24,7 +24,7 @@ class Replica:
         self.log_path = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    async def start(self, timeout: float = 20.0) -> None:
+    async def start(self, timeout: float = 30.0) -> None:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [
