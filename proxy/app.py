@@ -60,11 +60,9 @@ def add_routes(app: web.Application) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     gateway, streams = app[GATEWAY], app[STREAMS]
     await gateway.start()
-    streams.start()
     if gateway.metrics is not None:
         gateway.metrics.watch_streams(lambda: len(streams.open))
     yield
-    await streams.stop()
     await gateway.close()
 
 

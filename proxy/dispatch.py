@@ -1,7 +1,7 @@
 """Failover: try accounts one after another while nothing has reached the client.
 
 The HTTP layer calls `complete` or `open_stream`; both return once an account has
-produced an answer (or its first content), or raise the `ApiError` to answer with.
+produced an answer (or its first content), or raise the `GatewayError` to answer with.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from proxy.core.errors import GatewayError
+from proxy.core.events import Event, Reply, Usage
 from proxy.errors import (
-    ApiError,
     invalid_request,
     model_not_found,
+    upstream_client_error,
     upstream_error,
     upstream_timeout,
 )
 from proxy.outcome import OK, Outcome, OutcomeKind, UpstreamError, transient
 from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
-from proxy.providers.base import Reply, StreamSink
 from proxy.request import ChatRequest
-from proxy.state.base import ClientQuota
+from proxy.state.base import ClientQuota, ClientWindow
 
 T = TypeVar("T")
 
@@ -36,10 +37,14 @@ class Trace:
     upstream_seconds: float = 0.0  # time spent waiting on upstreams (to first byte)
     dropped_tools: bool = False
     granted: Granted | None = None
+    client_window: ClientWindow | None = None  # the client's rate window, for the door's headers
 
     @property
     def account(self) -> str | None:
         return self.granted.account.id if self.granted else None
+
+    def saw_window(self, window: ClientWindow | None) -> None:
+        self.client_window = window
 
 
 @dataclass
@@ -56,9 +61,11 @@ class Attempts:
 
 @dataclass
 class OpenStream:
-    first: bytes
-    rest: AsyncGenerator[bytes, None]
-    sink: StreamSink
+    """A stream that has produced content: `head` (the events up to and including the first
+    content event) is not yet sent; `rest` follows. The caller closes it and finishes the lease."""
+
+    head: list[Event]
+    rest: AsyncGenerator[Event, None]
     granted: Granted
 
 
@@ -106,16 +113,22 @@ class Dispatcher:
             client = replace(client, take=False)  # failover is the gateway's cost, not the client's
         try:
             granted = await self.manager.acquire(
-                attempts.cursor_key, attempts.accounts, client, frozenset(attempts.tried)
+                attempts.cursor_key,
+                attempts.accounts,
+                client,
+                frozenset(attempts.tried),
+                attempts.trace.saw_window,
             )
         except NoMoreAccounts:
             return None
-        except ApiError:
+        except GatewayError:
             if attempts.tried:
                 return None  # the earlier failure explains more than "no account left"
             raise
         attempts.tried.add(granted.account.id)
         attempts.trace.granted = granted
+        if granted.client is not None:
+            attempts.trace.client_window = granted.client
         return granted
 
     async def complete(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> Reply:
@@ -151,37 +164,42 @@ class Dispatcher:
                 await self.manager.finish(granted, outcome)
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
 
-    async def open_stream(
-        self, request: ChatRequest, client: ClientQuota | None, trace: Trace, *, collect_text: bool
-    ) -> OpenStream:
+    async def open_stream(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> OpenStream:
+        """The first account whose stream produced content (a `Usage` alone is none)."""
         last: UpstreamError | None = None
         timeout = self.manager.pool.first_byte_timeout
         attempts = Attempts(request.model, self.plan(request), client, trace)
         while (granted := await self._next(attempts)) is not None:
-            variant = self._variant(request, granted.account, trace)
-            sink = StreamSink(collect_text=collect_text)
-            chunks = granted.account.provider.stream(variant, sink)
+            events = granted.account.provider.stream(self._variant(request, granted.account, trace))
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(timeout):
-                    first = await anext(chunks)
+                    head = await _until_content(events)
             except (UpstreamError, TimeoutError, StopAsyncIteration) as exc:
                 error = exc if isinstance(exc, UpstreamError) else _no_first_byte(exc)
                 last = error
                 trace.attempts.append((granted.account.id, error.outcome.kind))
-                await chunks.aclose()
+                await events.aclose()
                 await self.manager.finish(granted, error.outcome)
                 _raise_if_client_error(error)
                 continue
             except BaseException:
-                await chunks.aclose()
+                await events.aclose()
                 await self.manager.finish(granted, None)
                 raise
             finally:
                 trace.upstream_seconds += time.perf_counter() - started
             trace.attempts.append((granted.account.id, "streaming"))
-            return OpenStream(first, chunks, sink, granted)
+            return OpenStream(head, events, granted)
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
+
+
+async def _until_content(events: AsyncGenerator[Event, None]) -> list[Event]:
+    """Events up to the first that a client would see; StopAsyncIteration if none comes."""
+    head = [await anext(events)]
+    while isinstance(head[-1], Usage):
+        head.append(await anext(events))
+    return head
 
 
 def _no_first_byte(exc: BaseException) -> UpstreamError:
@@ -192,16 +210,10 @@ def _no_first_byte(exc: BaseException) -> UpstreamError:
 
 def _raise_if_client_error(exc: UpstreamError) -> None:
     if exc.outcome.kind is OutcomeKind.CLIENT_ERROR:
-        raise ApiError(
-            exc.status,
-            "invalid_request_error",
-            None,
-            exc.outcome.reason,
-            body=exc.body,
-        )
+        raise upstream_client_error(exc.status, exc.outcome.reason, exc.body)
 
 
-def _final_error(last: UpstreamError | None) -> ApiError:
+def _final_error(last: UpstreamError | None) -> GatewayError:
     """The answer after every attempt failed while some account still looks usable."""
     if last is None:
         return upstream_error("No account could take the request.")

@@ -59,7 +59,7 @@ class Tallies(Collector):
         m = self.m
         requests = CounterMetricFamily(
             "pool_proxy_requests",
-            "Requests answered, by route, status, model and client",
+            "Requests answered, by route (chat, images, …), status, model and client",
             labels=["route", "status", "model", "client"],
         )
         for request_labels, count in m.request_counts.items():
@@ -82,9 +82,12 @@ class Tallies(Collector):
                 family.add_metric([route], buckets.cumulative(), sum_value=buckets.total)
             yield family
         overhead = HistogramMetricFamily(
-            "pool_proxy_overhead_seconds", "Time spent in the gateway itself (total minus upstream wait)"
+            "pool_proxy_overhead_seconds",
+            "Time spent in the gateway itself (total minus upstream wait), by route",
+            labels=["route"],
         )
-        overhead.add_metric([], m.overhead.cumulative(), sum_value=m.overhead.total)
+        for route, buckets in m.overhead.items():
+            overhead.add_metric([route], buckets.cumulative(), sum_value=buckets.total)
         yield overhead
         streams = GaugeMetricFamily("pool_proxy_open_streams", "Streams being relayed right now")
         streams.add_metric([], m.open_streams())
@@ -110,7 +113,7 @@ class Metrics:
         self.attempt_counts: Tally[tuple[str, str, str]] = Tally()
         self.latency: dict[str, Buckets] = {}
         self.first_byte: dict[str, Buckets] = {}
-        self.overhead = Buckets(OVERHEAD_BUCKETS)
+        self.overhead: dict[str, Buckets] = {}
         self.open_streams: Callable[[], int] = lambda: 0
         self.account_states: AccountStatesReader | None = None
         self._labels: dict[tuple[object, ...], tuple[str, str, str, str]] = {}
@@ -181,7 +184,8 @@ class Metrics:
             ttfb = self.first_byte.get(route) or self.first_byte.setdefault(route, Buckets(LATENCY_BUCKETS))
             ttfb.observe(first_byte)
         if overhead is not None:
-            self.overhead.observe(overhead)
+            spent = self.overhead.get(route) or self.overhead.setdefault(route, Buckets(OVERHEAD_BUCKETS))
+            spent.observe(overhead)
 
     def attempt(self, account: str, provider: str, outcome: str) -> None:
         self.attempt_counts[(account, provider, outcome)] += 1

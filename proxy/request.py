@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import ApiError, invalid_json, invalid_request
+from proxy.errors import invalid_json, invalid_request
 from proxy.request_checks import check_output_fields, check_tool_calls
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -32,6 +32,7 @@ class ChatRequest:
     has_tools: bool
     needs: Needs
     raw: bytes = b""  # the original bytes, reused when nothing changes
+    passthrough: bool = False  # the OpenAI door relays an OpenAI upstream's own bytes (Raw events)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -71,6 +72,7 @@ class ChatRequest:
             include_usage=self.include_usage,
             has_tools=False,
             needs=self.needs,
+            passthrough=self.passthrough,
         )
         self._cache["without_tools"] = stripped
         return stripped
@@ -227,4 +229,4 @@ def _check_optional(body: dict[str, Any]) -> None:
             raise invalid_request(f"'{name}' must be a positive integer.", name)
 
 
-__all__ = ["ApiError", "ChatRequest", "Needs", "image_urls", "parse_chat", "text_of"]
+__all__ = ["ChatRequest", "Needs", "image_urls", "parse_chat", "text_of"]

@@ -37,6 +37,10 @@ async def test_requests_budget_is_exact_and_the_429_says_when_it_resets(upstream
     assert error.response.headers["Retry-After"] == str(16 * 3600)
     assert len(upstream.seen) == calls  # nothing reached the pool
     await gw.client(BOB).chat.completions.create(**chat())  # other clients are not affected
+    async with gw.http.get(f"{gw.url}/metrics") as resp:
+        metrics = await resp.text()
+    assert 'pool_proxy_rate_limit_rejections_total{kind="budget"} 1.0' in metrics
+    assert 'kind="pool"' not in metrics
 
 
 async def test_refused_and_failed_requests_do_not_count(upstream, start_gateway):

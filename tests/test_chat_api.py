@@ -356,21 +356,23 @@ async def test_stream_is_relayed_as_it_arrives_not_buffered(upstream, start_gate
     assert b'" fourth"' in rest_of_stream and rest_of_stream.endswith(b"data: [DONE]\n\n")
 
 
-async def test_keepalive_comments_while_the_upstream_is_slow(upstream, start_gateway, monkeypatch):
-    from proxy.http import streams
+async def test_keepalive_pings_while_the_upstream_is_silent(upstream, start_gateway, monkeypatch):
+    from proxy.http import sse
 
-    monkeypatch.setattr(streams, "KEEPALIVE_EVERY", 0.15)
+    monkeypatch.setattr(sse, "PING_EVERY", 0.05)
     rest = asyncio.Event()
-    upstream.default = Step(text="a b", hold=rest, hold_after=1)  # silent until a keep-alive came
+    upstream.default = Step(text="a b", hold=rest, hold_after=1)  # sends "a", then stays silent
     gw = await start_gateway(base_config(upstream, accounts=1))
     async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
-        line = b""
+        seen = b""
         async with asyncio.timeout(15):
-            while not line.startswith(b":"):  # an SSE comment: the keep-alive
-                line = await resp.content.readline()
-                assert line, "the stream ended early"
+            while seen.count(b": ping\n\n") < 3:  # the first ping, then aiohttp-sse's ping loop
+                chunk = await resp.content.readuntil(b"\n\n")
+                assert chunk, "the stream ended early"
+                seen += chunk
         rest.set()
         assert (await resp.read()).rstrip().endswith(b"data: [DONE]")
+    assert seen.index(b'"a"') < seen.index(b": ping")  # pings fill the upstream's silence
 
 
 async def test_client_giving_up_on_a_non_streaming_call_cancels_the_upstream(upstream, start_gateway):

@@ -8,9 +8,10 @@ from typing import Any
 import openai
 import pytest
 
-from proxy.providers.mammouth import MODEL_TABLE
+from proxy.core.events import Finish, TextDelta, Usage
 from tests.conftest import base_config, chat
 from tests.fakes.mammouth import FakeMammouth, Step
+from tests.provider_kit import events_of, provider_of, request
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00fake-png-body" * 20
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
@@ -97,7 +98,22 @@ async def test_json_body_content_is_the_answer_without_outer_quotes(mammouth, st
 async def test_models_lists_the_mammouth_table(mammouth, start_gateway):
     gw = await start_gateway(mammouth_config(mammouth))
     ids = {m.id async for m in gw.client().models.list()}
-    assert set(MODEL_TABLE) <= ids
+    assert ids == {  # upstreams.md §2.5, written out: not read from the code
+        "claude-sonnet-4-20250514",
+        "gpt-4o-mini",
+        "gemini-2.5-pro",
+        "grok-4",
+        "gpt-5-thinking",
+        "gpt-5",
+        "gpt-5-mini",
+    }
+
+
+@pytest.mark.parametrize(("model", "upstream_id"), [("grok-4", "xai-grok-4-0709"), ("gpt-5", "openai-gpt-5")])
+async def test_table_names_map_to_their_mammouth_id(mammouth, start_gateway, model, upstream_id):
+    gw = await start_gateway(mammouth_config(mammouth))
+    await gw.client().chat.completions.create(**chat(model))
+    assert mammouth.seen[0].model == upstream_id
 
 
 async def test_unknown_model_passes_through_when_admitted(mammouth, start_gateway):
@@ -189,3 +205,30 @@ async def test_failure_rests_the_account_and_the_next_one_answers(
     assert "auth-a" not in str(account)
     if step.status == 429:
         assert account["seconds_left"] == 45
+
+
+# -- the provider alone: the events every door builds on ----------------------------------
+
+
+def mammouth_account(fake: FakeMammouth, cookie: str = "auth-a") -> dict[str, Any]:
+    return {"id": "mammouth-1", "provider": "mammouth", "cookie": cookie, "base_url": fake.url}
+
+
+async def test_provider_streams_whole_characters_then_finish_and_estimated_usage(mammouth):
+    text = "Ça marche: 你好世界 😀🎉"
+    mammouth.default = Step(text=text, split=1)
+    async with provider_of(mammouth_account(mammouth)) as provider:
+        events = await events_of(provider, request(chat("gpt-5", stream=True)))
+    pieces = [e.text for e in events if isinstance(e, TextDelta)]
+    assert "".join(pieces) == text and all("\ufffd" not in p for p in pieces)
+    assert events[-2] == Finish("stop")
+    usage = events[-1]
+    assert isinstance(usage, Usage) and usage.estimated and usage.completion_tokens > 0
+
+
+async def test_provider_complete_answers_and_sends_a_cleaned_cookie(mammouth):
+    async with provider_of(mammouth_account(mammouth, "\r\n auth-x\t")) as provider:
+        reply = await provider.complete(request(chat("gpt-5")))
+    assert reply.text == "Hello from Mammouth!"
+    assert reply.usage is not None and reply.usage.estimated
+    assert mammouth.seen[0].headers["Cookie"] == "auth_session=auth-x"

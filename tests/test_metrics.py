@@ -79,8 +79,8 @@ async def test_metrics_count_requests_attempts_and_states(upstream, start_gatewa
 
     assert value(m, "pool_proxy_open_streams") == 0
     # Overhead is measured for every answered request (3 ok), never negative.
-    assert value(m, "pool_proxy_overhead_seconds_count") == 3
-    assert value(m, "pool_proxy_overhead_seconds_bucket", le="+Inf") == 3
+    assert value(m, "pool_proxy_overhead_seconds_count", route="chat") == 3
+    assert value(m, "pool_proxy_overhead_seconds_bucket", route="chat", le="+Inf") == 3
     assert value(m, "pool_proxy_request_seconds_count", route="chat") == 5
     assert value(m, "pool_proxy_first_byte_seconds_count", route="chat") == 1
 

@@ -8,10 +8,13 @@ from typing import Any
 import openai
 import pytest
 
+from proxy.core.events import Finish, ReasoningDelta, TextDelta, Usage
+from proxy.outcome import OutcomeKind, UpstreamError
 from proxy.providers.monica import draw, uploads
-from proxy.providers.monica.body import MODEL_TABLE, PREAMBLE_CLOSE, PREAMBLE_OPEN
+from proxy.providers.monica.body import PREAMBLE_CLOSE, PREAMBLE_OPEN
 from tests.conftest import base_config, chat
 from tests.fakes.monica import FakeMonica, Step
+from tests.provider_kit import events_of, provider_of, request
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00fake-png-body" * 20
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
@@ -181,10 +184,31 @@ async def test_cookie_is_cleaned_and_a_bare_value_is_the_session(monica, start_g
     assert monica.seen[0].headers["cookie"] == header
 
 
+# The names Monica users rely on (upstreams.md §1.6), written out: not read from the code.
+MONICA_MODELS = {
+    "gpt-5", "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4-5",
+    "o3", "o3-mini", "o4-mini", "claude-haiku-4-5", "claude-sonnet-4-5", "claude-4-sonnet",
+    "claude-4-sonnet-thinking", "claude-4-opus", "claude-4-opus-thinking",
+    "claude-opus-4-1-20250805-thinking", "claude-3-7-sonnet-thinking", "claude-3-7-sonnet",
+    "claude-3-5-haiku", "gemini-3-pro-preview-thinking", "gemini-2.5-pro", "gemini-2.5-flash",
+    "gemini-2.0-flash", "deepseek-v3.1", "deepseek-reasoner", "deepseek-chat", "deepclaude",
+    "sonar", "sonar-reasoning-pro", "grok-3-beta", "grok-4", "grok-code-fast-1",
+}  # fmt: skip
+
+
 async def test_models_lists_the_monica_table(monica, start_gateway):
     gw = await start_gateway(monica_config(monica))
     ids = {m.id async for m in gw.client().models.list()}
-    assert set(MODEL_TABLE) <= ids
+    assert ids == MONICA_MODELS
+
+
+@pytest.mark.parametrize(
+    ("model", "bot_uid"), [("claude-3-5-haiku", "claude_3.5_haiku"), ("gpt-4-5", "gpt_4_5_chat")]
+)
+async def test_table_names_map_to_their_bot_uid(monica, start_gateway, model, bot_uid):
+    gw = await start_gateway(monica_config(monica))
+    await gw.client().chat.completions.create(**chat(model))
+    assert monica.seen[0].body["bot_uid"] == bot_uid
 
 
 async def test_unknown_model_passes_through_as_bot_uid_when_admitted(monica, start_gateway):
@@ -346,3 +370,54 @@ async def test_a_stream_that_stalls_after_content_ends_with_an_error_event(monic
             received.append(chunk.choices[0].delta.content)
     assert received == ["Hello"]
     assert monica.sessions_seen() == ["sess-a"]  # too late to fail over: the client had content
+
+
+# -- the provider alone: the events every door builds on ----------------------------------
+
+
+def monica_account(fake: FakeMonica, **extra: Any) -> dict[str, Any]:
+    return {"id": "monica-1", "provider": "monica", "cookie": "sess-a", "base_url": fake.url, **extra}
+
+
+async def test_provider_streams_reasoning_then_text_then_finish_and_estimated_usage(monica):
+    monica.default = Step(text="The answer.", reasoning="Let me think it over")
+    async with provider_of(monica_account(monica)) as provider:
+        events = await events_of(provider, request(chat("deepseek-reasoner", stream=True)))
+    kinds = [type(e) for e in events]
+    last_reasoning = max(i for i, k in enumerate(kinds) if k is ReasoningDelta)
+    assert kinds.index(TextDelta) > last_reasoning
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "Let me think it over"
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "The answer."
+    assert events[-2] == Finish("stop")
+    usage = events[-1]
+    assert isinstance(usage, Usage) and usage.estimated and usage.completion_tokens > 0
+
+
+async def test_provider_think_tags_inline_reasoning_as_text(monica):
+    monica.default = Step(text="The answer.", reasoning="Hmm")
+    async with provider_of(monica_account(monica, reasoning="think_tags")) as provider:
+        events = await events_of(provider, request(chat("deepseek-reasoner", stream=True)))
+        reply = await provider.complete(request(chat("deepseek-reasoner")))
+    assert not any(isinstance(e, ReasoningDelta) for e in events)
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == reply.text == "<think>Hmm</think>The answer."
+    assert reply.reasoning == ""
+
+
+async def test_provider_complete_keeps_reasoning_apart(monica):
+    monica.default = Step(text="The answer.", reasoning="Let me think")
+    async with provider_of(monica_account(monica)) as provider:
+        reply = await provider.complete(request(chat("deepseek-reasoner")))
+    assert (reply.text, reply.reasoning, reply.finish) == ("The answer.", "Let me think", "stop")
+    assert reply.usage is not None and reply.usage.estimated and reply.raw is None
+
+
+async def test_provider_stream_that_stalls_after_content_raises_a_timeout(monica):
+    monica.script("sess-a", Step("stall"))
+    async with provider_of(monica_account(monica), stream_idle_timeout="300ms") as provider:
+        stream = provider.stream(request(chat("gpt-4o", stream=True)))
+        assert await anext(stream) == TextDelta("Hello")
+        with pytest.raises(UpstreamError) as caught:
+            await anext(stream)
+        await stream.aclose()
+    assert caught.value.outcome.kind is OutcomeKind.TRANSIENT and caught.value.outcome.timeout

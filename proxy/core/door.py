@@ -15,6 +15,8 @@ from proxy.core.events import Event
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from proxy.state.base import ClientWindow
+
 
 class StreamEncoder(Protocol):
     """One response stream in a door's wire format; every method returns bytes to send
@@ -33,3 +35,6 @@ class Door(Protocol):
     route: str  # label for logs and metrics: chat, messages, responses, images, embeddings
 
     def error_response(self, error: GatewayError, headers: dict[str, str]) -> web.Response: ...
+
+    # the client's request bucket in the door's own rate-limit headers ({} for none)
+    def limit_headers(self, window: ClientWindow | None) -> dict[str, str]: ...

@@ -22,6 +22,7 @@ class ErrorKind(StrEnum):
     UPSTREAM = "upstream"  # attempts used up on upstream failures (502)
     TIMEOUT = "timeout"  # the upstream timed out on the last attempt (504)
     UPSTREAM_CLIENT = "upstream_client"  # the upstream's own 4xx, the client's to fix
+    INTERNAL = "internal"  # a bug in the gateway itself (500)
 
 
 class GatewayError(Exception):

@@ -11,7 +11,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.config import ConfigError
-from proxy.errors import ApiError, invalid_request
+from proxy.core.errors import ErrorKind, GatewayError
+from proxy.errors import invalid_request, not_found
 from proxy.gateway import Gateway
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY, STREAMS
@@ -49,10 +50,10 @@ async def account_action(request: web.Request) -> web.Response:
     require_admin(request, gateway)
     account_id, action = request.match_info["id"], request.match_info["action"]
     if action not in ACTIONS:
-        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+        raise not_found()
     account = gateway.manager.accounts.get(account_id)
     if account is None:
-        raise ApiError(404, "invalid_request_error", "account_not_found", f"No account '{account_id}'.")
+        raise not_found(f"No account '{account_id}'.", "account_not_found")
     await gateway.manager.set_state(account_id, action)
     return _json(gateway, gateway.manager.describe(account))
 
@@ -63,7 +64,8 @@ async def reload(request: web.Request) -> web.Response:
     try:
         result = await gateway.reload()
     except ConfigError as exc:
-        raise ApiError(400, "invalid_request_error", "invalid_config", "; ".join(exc.errors)) from None
+        message = "; ".join(exc.errors)
+        raise GatewayError(400, ErrorKind.INVALID_REQUEST, message, code="invalid_config") from None
     return _json(gateway, {"reloaded": True, **result})
 
 
@@ -134,7 +136,7 @@ async def activity(request: web.Request) -> web.Response:
 async def dashboard(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if not gateway.config.admin_key:
-        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+        raise not_found()
     page = resources.files("proxy").joinpath("static/dashboard.html").read_bytes()
     return web.Response(
         body=page,
@@ -152,7 +154,7 @@ _CSP = (
 async def metrics(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if gateway.metrics is None:
-        raise ApiError(404, "invalid_request_error", "not_found", "Metrics are disabled.")
+        raise not_found("Metrics are disabled.")
     if gateway.config.metrics.protect:
         require_admin(request, gateway)
     body = generate_latest(gateway.metrics.registry)

@@ -6,7 +6,7 @@ import hmac
 
 from aiohttp import web
 
-from proxy.errors import ApiError, invalid_api_key
+from proxy.errors import invalid_api_key, not_found
 from proxy.gateway import Client, Gateway
 from proxy.http.callers import CLIENT, REFUSED, UNKNOWN_KEY, presented_key
 
@@ -40,6 +40,6 @@ def require_admin(request: web.Request, gateway: Gateway) -> None:
     """Admin routes answer 404 when no admin key is configured, 401 on a wrong key."""
     admin_key = gateway.config.admin_key
     if not admin_key:
-        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+        raise not_found()
     if not hmac.compare_digest(presented_key(request).encode(), admin_key.encode()):
         raise invalid_api_key("Admin routes need 'Authorization: Bearer <admin_key>'.")

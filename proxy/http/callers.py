@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from proxy.clients import Client
-from proxy.errors import ApiError, budget_spent, invalid_api_key
+from proxy.core.errors import GatewayError
+from proxy.errors import budget_spent, invalid_api_key
 from proxy.http.keys import GATEWAY
 
 log = logging.getLogger("pool_proxy.budget")
@@ -22,7 +23,7 @@ log = logging.getLogger("pool_proxy.budget")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CLIENT = web.RequestKey("client", Client)
-REFUSED = web.RequestKey("refused", ApiError)
+REFUSED = web.RequestKey("refused", GatewayError)
 
 CLIENT_ROOTS = frozenset(("v1", "chat", "models", "images", "messages", "responses", "embeddings"))
 METERED = ("/chat/completions", "/messages", "/responses", "/embeddings", "/images/generations")

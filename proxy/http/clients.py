@@ -14,11 +14,11 @@ from aiohttp import web
 
 from proxy.clients import Client
 from proxy.clients.directory import ClientError
-from proxy.errors import ApiError, invalid_json
+from proxy.core.errors import ErrorKind, GatewayError
+from proxy.errors import invalid_json, not_found
 from proxy.gateway import Gateway
 from proxy.http.auth import require_admin
-from proxy.http.keys import GATEWAY
-from proxy.http.middleware import request_id
+from proxy.http.keys import GATEWAY, request_id
 from proxy.state.ledgers import Unreachable
 
 log = logging.getLogger("pool_proxy.clients")
@@ -127,7 +127,7 @@ async def client_action(request: web.Request) -> web.Response:
     gateway = _admin(request)
     name, action = request.match_info["name"], request.match_info["action"]
     if action not in ACTIONS:
-        raise ApiError(404, "invalid_request_error", "not_found", "No such route.")
+        raise not_found()
     if action == "rotate":
         client, key = await _call(gateway.clients.rotate(name))
         _changed(request, gateway, action, name)
@@ -156,14 +156,11 @@ async def _call(step: Any) -> Any:
     try:
         return await step
     except ClientError as exc:
-        raise ApiError(exc.status, "invalid_request_error", exc.code, exc.message, param=exc.param) from None
+        kind = ErrorKind.NOT_FOUND if exc.status == 404 else ErrorKind.INVALID_REQUEST
+        raise GatewayError(exc.status, kind, exc.message, code=exc.code, param=exc.param) from None
     except Unreachable:
-        raise ApiError(
-            503,
-            "service_unavailable_error",
-            "state_unavailable",
-            "The state store is unreachable; client changes are refused until it answers.",
-        ) from None
+        message = "The state store is unreachable; client changes are refused until it answers."
+        raise GatewayError(503, ErrorKind.UNAVAILABLE, message, code="state_unavailable") from None
 
 
 def add_routes(app: web.Application) -> None:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from proxy.dispatch import Trace, attempts_summary
-from proxy.errors import ApiError, invalid_request, model_not_allowed
+from proxy.doors.openai import IMAGES
+from proxy.errors import invalid_request, model_not_allowed, model_not_found
 from proxy.http.auth import authenticate
-from proxy.http.keys import GATEWAY
-from proxy.http.middleware import request_id
-from proxy.pool.manager import Account, rate_headers
+from proxy.http.exchange import Exchange
+from proxy.pool.manager import Account
 from proxy.request import parse_json_body
-
-access = logging.getLogger("pool_proxy.access")
 
 DEFAULT_MODEL = "dall-e-3"
 SIZES = ("256x256", "512x512", "1024x1024", "1792x1024", "1024x1792")
@@ -51,51 +46,20 @@ def parse_images(raw: bytes) -> dict[str, Any]:
 def drawing_accounts(accounts: list[Account]) -> tuple[Account, ...]:
     found = tuple(a for a in accounts if a.provider.capabilities.images)
     if not found:
-        raise ApiError(
-            404,
-            "invalid_request_error",
-            "model_not_found",
-            "No account of this gateway can generate images.",
-            param="model",
-        )
+        raise model_not_found("", "No account of this gateway can generate images.")
     return found
 
 
 async def generations(request: web.Request) -> web.Response:
-    gateway = request.app[GATEWAY]
-    started = time.perf_counter()
-    trace = Trace()
-    status, error = 200, ""
-    client_name: str | None = None
-    try:
-        client = authenticate(request, gateway)
-        client_name = client.name
+    async with Exchange(request, IMAGES) as ex:
+        gateway = ex.gateway
+        ex.client = client = authenticate(request, gateway)
         body = parse_images(await request.read())
+        ex.model = body["model"]
         if not client.may_use(body["model"]):
             raise model_not_allowed(body["model"])
         accounts = drawing_accounts(list(gateway.manager.accounts.values()))
         result = await gateway.dispatcher.run(
-            CURSOR, accounts, lambda account: account.provider.generate_images(body), client.quota, trace
+            CURSOR, accounts, lambda account: account.provider.generate_images(body), client.quota, ex.trace
         )
-        headers = rate_headers(trace.granted.client if trace.granted else None)
-        if trace.account:
-            headers["x-pool-proxy-account"] = trace.account
-        gateway.record(client.name, trace.account, body["model"], True)
-        return web.Response(body=orjson.dumps(result), content_type="application/json", headers=headers)
-    except ApiError as exc:
-        status, error = exc.status, exc.message
-        raise
-    finally:
-        access.info(
-            "request",
-            extra={
-                "request_id": request_id(request),
-                "route": "images",
-                "client": client_name,
-                "account": trace.account,
-                "attempts": attempts_summary(trace.attempts),
-                "status": status,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                **({"error": error} if error else {}),
-            },
-        )
+        return web.Response(body=orjson.dumps(result), content_type="application/json", headers=ex.headers())

@@ -9,3 +9,10 @@ from proxy.http.streams import OpenStreams
 
 GATEWAY = web.AppKey("gateway", Gateway)
 STREAMS = web.AppKey("streams", OpenStreams)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+ORIGIN = web.RequestKey("cors_origin", str)  # the Access-Control-Allow-Origin value, when allowed
+
+
+def request_id(request: web.Request) -> str:
+    return request[REQUEST_ID]

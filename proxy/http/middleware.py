@@ -1,4 +1,8 @@
-"""The edge of every request: request id, CORS, and the error envelope for everything."""
+"""The edge of every request: request id, CORS, and errors rendered by the request's door.
+
+A handler that opened an `Exchange` names its door (and the headers it learnt); any
+other route — admin, models, aiohttp's own 404/405/413 — answers in OpenAI's envelope.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from proxy.errors import ApiError, envelope
+from proxy.core.errors import ErrorKind, GatewayError
+from proxy.doors.openai import OTHER
+from proxy.errors import internal_error, method_not_allowed, not_found, request_too_large
+from proxy.http.exchange import EXCHANGE, Exchange
+from proxy.http.keys import ORIGIN, REQUEST_ID, request_id
 
 log = logging.getLogger("pool_proxy.http")
 
@@ -28,25 +36,28 @@ EXPOSED = ", ".join(
     )
 )
 
-
-REQUEST_ID = web.RequestKey("request_id", str)
-
-
-def request_id(request: web.Request) -> str:
-    return request[REQUEST_ID]
+__all__ = ["edge", "edge_headers", "request_id"]
 
 
-def _http_error(exc: web.HTTPException) -> ApiError:
-    status = exc.status
-    if status == 404:
-        return ApiError(404, "invalid_request_error", "not_found", "No such route.")
-    if status == 405:
-        return ApiError(
-            405, "invalid_request_error", "method_not_allowed", "Method not allowed for this route."
-        )
-    if status == 413:
-        return ApiError(413, "invalid_request_error", "request_too_large", "The request body is too large.")
-    return ApiError(status, "invalid_request_error", None, exc.reason or "Request failed.")
+def _http_error(exc: web.HTTPException) -> GatewayError:
+    if exc.status == 404:
+        return not_found()
+    if exc.status == 405:
+        return method_not_allowed()
+    if exc.status == 413:
+        return request_too_large()
+    kind = ErrorKind.INVALID_REQUEST if exc.status < 500 else ErrorKind.INTERNAL
+    return GatewayError(exc.status, kind, exc.reason or "Request failed.")
+
+
+def edge_headers(request: web.Request) -> dict[str, str]:
+    """The request id and CORS headers, for a response a handler prepares itself (streams)."""
+    headers = {"X-Request-ID": request[REQUEST_ID]}
+    origin = request.get(ORIGIN)
+    if origin:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = EXPOSED
+    return headers
 
 
 def edge(cors_origins: tuple[str, ...]) -> Middleware:
@@ -66,37 +77,24 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
         rid = request.headers.get("X-Request-ID") or f"{random.getrandbits(64):016x}"
         request[REQUEST_ID] = rid[:128]
         origin = cors_origin(request)
-        if origin and request.method == "OPTIONS":
-            return web.Response(
-                status=204,
-                headers={
-                    "Access-Control-Allow-Origin": origin,
-                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                    "Access-Control-Allow-Headers": request.headers.get(
-                        "Access-Control-Request-Headers", "Authorization, Content-Type"
-                    ),
-                    "Access-Control-Max-Age": "600",
-                    "X-Request-ID": request[REQUEST_ID],
-                },
-            )
+        if origin:
+            request[ORIGIN] = origin
+            if request.method == "OPTIONS":
+                return _preflight(request, origin)
         try:
             response = await handler(request)
-        except ApiError as exc:
-            response = exc.response()
+        except GatewayError as exc:
+            response = _render(request, exc)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = _http_error(exc).response()
+            response = _render(request, _http_error(exc))
         except (ConnectionResetError, BrokenPipeError):
             raise  # the client left; nothing to answer
         except Exception:
             log.exception("unhandled error", extra={"request_id": request[REQUEST_ID], "path": request.path})
-            response = web.Response(
-                status=500,
-                content_type="application/json",
-                text=_internal_error(request[REQUEST_ID]),
-            )
-        if not response.prepared:
+            response = _render(request, internal_error(request[REQUEST_ID]))
+        if not response.prepared:  # streams carry these from their start (edge_headers)
             response.headers["X-Request-ID"] = request[REQUEST_ID]
             if origin:
                 response.headers["Access-Control-Allow-Origin"] = origin
@@ -106,23 +104,24 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
     return middleware
 
 
-def _internal_error(rid: str) -> str:
-    import orjson
+def _render(request: web.Request, error: GatewayError) -> web.Response:
+    """The error in the envelope of the door the request came through."""
+    exchange: Exchange | None = request.get(EXCHANGE)
+    if exchange is None:
+        return OTHER.error_response(error, {})
+    return exchange.door.error_response(error, exchange.headers())
 
-    body = envelope(
-        f"Internal error in the gateway (request id {rid}); see its log.",
-        "server_error",
-        "internal_error",
+
+def _preflight(request: web.Request, origin: str) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get(
+                "Access-Control-Request-Headers", "Authorization, Content-Type"
+            ),
+            "Access-Control-Max-Age": "600",
+            "X-Request-ID": request[REQUEST_ID],
+        },
     )
-    return orjson.dumps(body).decode()
-
-
-def cors_headers(request: web.Request, cors_origins: tuple[str, ...]) -> dict[str, str]:
-    """CORS headers for responses prepared by a handler itself (streams)."""
-    origin = request.headers.get("Origin")
-    if not origin or not cors_origins:
-        return {}
-    value = "*" if "*" in cors_origins else (origin if origin in cors_origins else None)
-    if value is None:
-        return {}
-    return {"Access-Control-Allow-Origin": value, "Access-Control-Expose-Headers": EXPOSED}

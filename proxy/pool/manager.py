@@ -1,8 +1,8 @@
 """The AccountManager: which account serves a request, and what its outcome does to it.
 
 It knows states, selection, leases and failover rules; it knows nothing of any
-upstream's format (providers classify) or of HTTP (it raises `ApiError`s that the
-HTTP layer renders).
+upstream's format (providers classify) or of HTTP (it raises `GatewayError`s that the
+door of the request renders).
 """
 
 from __future__ import annotations
@@ -18,24 +18,25 @@ from proxy.clock import Clock
 from proxy.config import AccountConfig, PoolConfig, mask
 from proxy.core.account import AccountStatus, State
 from proxy.core.admission import (
-    RECOVERING,
     Admission,
-    Blocker,
     Candidate,
     ClientQuota,
     ClientWindow,
     Lease,
 )
-from proxy.errors import ApiError, insufficient_quota, no_available_account
+from proxy.core.errors import GatewayError
+from proxy.errors import client_rate_limited
 from proxy.godur import format_go_duration
 from proxy.outcome import Outcome
 from proxy.pool.status import apply_outcome, fingerprint
+from proxy.pool.verdict import unavailable, verdict
 from proxy.providers.base import Provider
 from proxy.state.base import StateStore
 
 log = logging.getLogger("pool_proxy.pool")
 
 StateListener = Callable[[str, AccountStatus, AccountStatus], None]
+WindowListener = Callable[[ClientWindow | None], None]
 OutcomeListener = Callable[["Account", Outcome], None]
 
 
@@ -123,8 +124,13 @@ class AccountManager:
         accounts: tuple[Account, ...],
         client: ClientQuota | None,
         exclude: frozenset[str],
+        on_window: WindowListener | None = None,
     ) -> Granted:
-        """A lease on the next usable account, waiting up to `queue_timeout` if all are busy."""
+        """A lease on the next usable account, waiting up to `queue_timeout` if all are busy.
+
+        `on_window` hears the client's rate window when its own bucket refused, so the door
+        can still send the `x-ratelimit-*`-style headers with the 429.
+        """
         candidates = self._candidates.get(accounts)
         if candidates is None:
             if len(self._candidates) > 4096:
@@ -144,44 +150,24 @@ class AccountManager:
                     continue
                 return Granted(admission.lease, account, admission.client)
             if admission.client_wait is not None:
+                if on_window is not None:
+                    on_window(admission.client)
                 raise client_limited(client, admission)
-            wait = self._wait_or_raise(admission, now, deadline - loop.time())
+            if not admission.refusals:
+                raise NoMoreAccounts
+            wait = verdict(admission.refusals, now, deadline - loop.time(), self.pool.cooldown)
+            if isinstance(wait, GatewayError):
+                raise wait
             await self.store.wait_change(wait)
 
-    def unavailable(self, accounts: tuple[Account, ...]) -> ApiError | None:
+    def unavailable(self, accounts: tuple[Account, ...]) -> GatewayError | None:
         """Why none of `accounts` can serve now, as the client should hear it; None if one can.
 
         Used once every attempt has failed: "all resting, retry in 30 s" tells a client more
         than the last upstream error did.
         """
-        now = self.clock.now()
-        statuses = [self.store.status(a.id) for a in accounts]
-        if any(s.usable(now) for s in statuses):
-            return None
-        cooling = [s.until for s in statuses if s.state is State.COOLING and s.until]
-        if cooling:
-            return no_available_account(min(cooling) - now, "Accounts are cooling.")
-        exhausted = [s.until for s in statuses if s.state is State.EXHAUSTED and s.until]
-        if exhausted:
-            return insufficient_quota(min(exhausted) - now)
-        return no_available_account(self.pool.cooldown, "Every account is disabled or invalid.")
-
-    def _wait_or_raise(self, admission: Admission, now: float, remaining: float) -> float:
-        """How long to wait for a candidate to come free, or the error to answer with."""
-        refusals = admission.refusals
-        if not refusals:
-            raise NoMoreAccounts
-        recovering = [r for r in refusals if r.blocker in RECOVERING]
-        if not recovering:
-            exhausted = [r.ready_at for r in refusals if r.blocker is Blocker.EXHAUSTED]
-            if exhausted:
-                raise insufficient_quota(min(t or now for t in exhausted) - now)
-            raise no_available_account(self.pool.cooldown, "Every account is disabled or invalid.")
-        soonest = min((r.ready_at - now if r.ready_at is not None else 0.0) for r in recovering)
-        if remaining <= 0 or soonest > remaining:
-            detail = ", ".join(sorted({r.blocker.value for r in recovering}))
-            raise no_available_account(max(soonest, 1.0), f"Accounts are {detail}.")
-        return max(0.005, min(soonest, remaining)) if soonest > 0 else min(remaining, 0.5)
+        statuses = ((a.id, self.store.status(a.id)) for a in accounts)
+        return unavailable(statuses, self.clock.now(), self.pool.cooldown)
 
     async def finish(self, granted: Granted, outcome: Outcome | None) -> None:
         """Apply the outcome of the call (if the call got that far) and release the lease."""
@@ -267,25 +253,6 @@ class AccountManager:
         }
 
 
-def client_limited(client: ClientQuota | None, admission: Admission) -> ApiError:
+def client_limited(client: ClientQuota | None, admission: Admission) -> GatewayError:
     wait = admission.client_wait or 1.0
-    name = client.name if client else "?"
-    error = ApiError(
-        429,
-        "rate_limit_error",
-        "rate_limit_exceeded",
-        f"Rate limit reached for client '{name}'. Retry after {format_go_duration(wait)}.",
-    )
-    error.headers.update(rate_headers(admission.client))
-    error.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-    return error
-
-
-def rate_headers(window: ClientWindow | None) -> dict[str, str]:
-    if window is None:
-        return {}
-    return {
-        "x-ratelimit-limit-requests": str(window.limit),
-        "x-ratelimit-remaining-requests": str(max(0, window.remaining)),
-        "x-ratelimit-reset-requests": format_go_duration(window.reset),
-    }
+    return client_rate_limited(client.name if client else "?", wait, format_go_duration(wait))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.config import AccountConfig
-from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink, Usage
+from proxy.providers.base import Capabilities, Provider, ProviderContext
 from proxy.providers.demo import DemoProvider
 from proxy.providers.mammouth import MammouthProvider
 from proxy.providers.monica import MonicaProvider
@@ -35,8 +35,5 @@ __all__ = [
     "Capabilities",
     "Provider",
     "ProviderContext",
-    "Reply",
-    "StreamSink",
-    "Usage",
     "build_provider",
 ]

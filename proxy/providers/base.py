@@ -1,8 +1,8 @@
 """The provider interface: one upstream's wire format and how to read its failures.
 
-A provider knows nothing of pools, limits or clients. It turns a `ChatRequest`
-into an upstream call and the answer into OpenAI output, and raises
-`UpstreamError` carrying a classified `Outcome` when the call fails.
+A provider knows nothing of pools, limits, clients or doors. It turns a `ChatRequest`
+into an upstream call and the answer into typed events (proxy.core.events), and
+raises `UpstreamError` carrying a classified `Outcome` when the call fails.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import translate
 from typing import Any, ClassVar
 
@@ -18,6 +18,7 @@ import aiohttp
 
 from proxy.clock import Clock
 from proxy.config import AccountConfig, PoolConfig
+from proxy.core.events import Event, Reply
 from proxy.request import ChatRequest
 
 
@@ -26,45 +27,6 @@ class Capabilities:
     tools: bool = False  # can call tools (function calling)
     vision: bool = False  # accepts image_url parts
     images: bool = False  # can draw (/v1/images/generations)
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    estimated: bool = False
-
-    def as_openai(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
-
-
-@dataclass
-class Reply:
-    """A finished non-streaming answer: the `chat.completion` JSON to return as is."""
-
-    body: bytes
-    usage: Usage | None = None
-    text: str = ""  # the answer text, for opt-in body logging
-
-
-@dataclass
-class StreamSink:
-    """Where a stream reports what it saw, read by the gateway once the stream ends."""
-
-    usage: Usage | None = None
-    text: list[str] = field(default_factory=list)
-    collect_text: bool = False
-
-    def finish(self, usage: Usage, answer: str) -> Usage:
-        """Record how a synthesised stream ended; returns the usage for its last chunk."""
-        self.usage = usage
-        if self.collect_text:
-            self.text.append(answer)
-        return usage
 
 
 @dataclass
@@ -113,7 +75,7 @@ class Provider(ABC):
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
     model_table: ClassVar[Mapping[str, str]] = {}  # OpenAI name -> upstream id
-    passthrough: ClassVar[bool] = False  # a glob may admit names outside its table
+    open_table: ClassVar[bool] = False  # a `models` glob may admit names outside its table
     default_models: ClassVar[tuple[str, ...]] = ()  # patterns when the account gives none
 
     def __init__(self, account: AccountConfig, ctx: ProviderContext) -> None:
@@ -140,7 +102,7 @@ class Provider(ABC):
             return True
         if self._glob is None or not self._glob.match(model):
             return False
-        return self.passthrough or not self.model_table or model in self.model_table
+        return self.open_table or not self.model_table or model in self.model_table
 
     def listed_models(self) -> tuple[str, ...]:
         """Concrete model names for /v1/models (globs expand over the provider's table)."""
@@ -159,14 +121,20 @@ class Provider(ABC):
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Reply:
-        """A non-streaming answer, or raise `UpstreamError`."""
+        """The whole answer, its `usage` always set (estimated when the upstream reports
+        none); with `request.passthrough`, an OpenAI upstream also keeps its body in `raw`.
+        Raises `UpstreamError` on failure."""
 
     @abstractmethod
-    def stream(self, request: ChatRequest, sink: StreamSink) -> AsyncGenerator[bytes, None]:
-        """SSE-framed OpenAI chunks as they arrive (`data: …\\n\\n`), ending with `[DONE]`.
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
+        """The answer as it arrives: content events (text, reasoning, tool-call deltas),
+        then one `Finish`, then exactly one `Usage` (estimated when the upstream reports none).
 
-        Nothing may be yielded before the upstream produced content, so that a failure
-        before that point can still fail over; raise `UpstreamError` instead.
+        Nothing is yielded before the upstream produced content, so that a failure up to
+        that point can still fail over; failures raise `UpstreamError`, also mid-stream.
+        With `request.passthrough`, an OpenAI-compatible upstream yields `Raw` blocks of its
+        own SSE events instead (whole events, no `[DONE]`; the finish is inside them),
+        then exactly one `Usage`. An async generator: callers `aclose()` it when done.
         """
 
     async def generate_images(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-from proxy.providers.base import Capabilities, Provider, Reply, StreamSink
-from proxy.providers.chunks import (
-    ChunkWriter,
-    completion_body,
-    estimate_usage,
-)
+from proxy.core.events import Event, Finish, Reply, TextDelta
+from proxy.providers.base import Capabilities, Provider
+from proxy.providers.usage import estimate_usage
 from proxy.request import ChatRequest, text_of
 
 CHUNK_DELAY = 0.01  # enough to look like streaming in a chat UI
@@ -20,7 +17,7 @@ class DemoProvider(Provider):
     kind = "demo"
     capabilities = Capabilities(tools=False, vision=True, images=False)
     model_table = {"demo": "demo", "gpt-4o-mini": "demo", "gpt-4o": "demo"}
-    passthrough = True
+    open_table = True
     default_models = ("*",)
 
     def answer(self, request: ChatRequest) -> str:
@@ -34,17 +31,13 @@ class DemoProvider(Provider):
 
     async def complete(self, request: ChatRequest) -> Reply:
         text = self.answer(request)
-        usage = estimate_usage(request.messages, text)
-        created = int(self.ctx.clock.now())
-        return Reply(completion_body(request.requested_model, created, text, usage), usage, text)
+        return Reply(text=text, usage=estimate_usage(request.messages, text))
 
-    async def stream(self, request: ChatRequest, sink: StreamSink) -> AsyncGenerator[bytes, None]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         text = self.answer(request)
-        writer = ChunkWriter(
-            request.requested_model, int(self.ctx.clock.now()), include_usage=request.include_usage
-        )
-        yield writer.role()
         for index, word in enumerate(text.split(" ")):
-            await asyncio.sleep(CHUNK_DELAY)
-            yield writer.content(word if index == 0 else " " + word)
-        yield writer.end(sink.finish(estimate_usage(request.messages, text), text))
+            if index:
+                await asyncio.sleep(CHUNK_DELAY)
+            yield TextDelta(word if index == 0 else " " + word)
+        yield Finish("stop")
+        yield estimate_usage(request.messages, text)

@@ -18,13 +18,15 @@ import aiohttp
 import orjson
 
 from proxy.config import AccountConfig
+from proxy.core.events import Event, Finish, Reply, TextDelta
 from proxy.fetch import Image, load_image
 from proxy.outcome import OutcomeKind, UpstreamError, transient
-from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink
-from proxy.providers.chunks import ChunkWriter, completion_body, estimate_usage
+from proxy.providers.base import Capabilities, Provider, ProviderContext
+from proxy.providers.cookies import clean_cookie
 from proxy.providers.filecache import FileCache
 from proxy.providers.signals import ANY, SERVER_ERRORS, Signal, classify, error_text, text
 from proxy.providers.transport import ERROR_BODY_MAX, error_body, read_timeout, transport_errors
+from proxy.providers.usage import estimate_usage
 from proxy.request import ChatRequest, image_urls, text_of
 
 log = logging.getLogger("pool_proxy.provider.mammouth")
@@ -65,15 +67,6 @@ SIGNALS: tuple[Signal, ...] = (
 )
 
 
-def clean_cookie(raw: str) -> str:
-    """The user gives the `auth_session` value (or a whole cookie header); send a clean header."""
-    flat = raw.replace("\r", "").replace("\n", "").replace("\t", "")
-    parts = [p.strip() for p in flat.split(";") if p.strip()]
-    if len(parts) == 1 and "=" not in parts[0]:
-        return f"auth_session={parts[0]}"
-    return "; ".join(parts)
-
-
 def unquote(value: str) -> str:
     """Mammouth once wrapped JSON `content` in extra quotes; strip one pair."""
     if len(value) >= 2 and value[0] == value[-1] == '"':
@@ -85,12 +78,12 @@ class MammouthProvider(Provider):
     kind = "mammouth"
     capabilities = Capabilities(tools=False, vision=True, images=False)
     model_table = MODEL_TABLE
-    passthrough = True
+    open_table = True
 
     def __init__(self, account: AccountConfig, ctx: ProviderContext) -> None:
         super().__init__(account, ctx)
         self.base = account.base_url or ORIGIN
-        self.cookie = clean_cookie(account.cookie or "")
+        self.cookie = clean_cookie(account.cookie or "", "auth_session")
         self.uploads: FileCache[str] = FileCache(256)
 
     # -- the request -------------------------------------------------------------------------
@@ -195,15 +188,10 @@ class MammouthProvider(Provider):
         answer = self._json_answer(raw) if _is_json(resp) else raw.decode("utf-8", "replace")
         if not answer.strip():
             raise transient("mammouth answered with an empty body")
-        usage = estimate_usage(request.messages, answer)
-        created = int(self.ctx.clock.now())
-        return Reply(completion_body(request.requested_model, created, answer, usage), usage, answer)
+        return Reply(text=answer, usage=estimate_usage(request.messages, answer))
 
-    async def stream(self, request: ChatRequest, sink: StreamSink) -> AsyncGenerator[bytes, None]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         resp = await self._open(request, idle=self.ctx.pool.stream_idle_timeout)
-        writer = ChunkWriter(
-            request.requested_model, int(self.ctx.clock.now()), include_usage=request.include_usage
-        )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         answer: list[str] = []
         clean = False
@@ -212,21 +200,22 @@ class MammouthProvider(Provider):
                 if _is_json(resp):
                     answer.append(self._json_answer(await resp.read()))
                     if answer[0]:
-                        yield writer.content(answer[0])
+                        yield TextDelta(answer[0])
                 else:
                     async for block in resp.content.iter_any():
                         piece = decoder.decode(block)
                         if piece:
                             answer.append(piece)
-                            yield writer.content(piece)
+                            yield TextDelta(piece)
                     tail = decoder.decode(b"", final=True)
                     if tail:
                         answer.append(tail)
-                        yield writer.content(tail)
+                        yield TextDelta(tail)
             text = "".join(answer)
             if not text:
                 raise transient("mammouth stream ended without content")
-            yield writer.end(sink.finish(estimate_usage(request.messages, text), text))
+            yield Finish("stop")
+            yield estimate_usage(request.messages, text)
             clean = True
         finally:
             if clean:

@@ -1,7 +1,9 @@
-"""Reading failure signals of web upstreams: a table of (status, text) → outcome rules.
+"""Reading upstream failures: a table of (status, text) → outcome rules, and the one walk
+over such a table that every provider uses (DESIGN §5).
 
-Each cookie provider keeps its own table in its module; this holds the shape of a
-rule and the walk over a table, so adding a text seen in real traffic is one line.
+Each provider keeps its own table beside its code; this holds the shape of a rule, the
+walk, the rest length an answer asks for (`Retry-After`, `x-ratelimit-reset-*`) and the
+`UpstreamError` each verdict becomes, so adding a text seen in real traffic is one line.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.errors import envelope
+from proxy.godur import parse_go_duration
 from proxy.outcome import (
     OutcomeKind,
     UpstreamError,
@@ -26,6 +28,7 @@ from proxy.outcome import (
 ANY: Container[int] = range(0, 1000)
 REDIRECTS: Container[int] = range(300, 400)
 SERVER_ERRORS: Container[int] = range(500, 600)
+_RESET_HEADERS = ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,18 @@ def classify(
     headers: Mapping[str, str] | None = None,
     now: float = 0.0,
     what: str = "upstream",
+    shown: str | None = None,
+    client_body: dict[str, Any] | None = None,
 ) -> UpstreamError:
-    """The first matching rule decides; anything unmatched is transient."""
+    """The first matching rule decides; anything unmatched is transient.
+
+    `body` is what the rules read; `shown` what the reason quotes (default: the start of
+    `body`), for upstreams whose messages may echo a credential. `client_body` is the
+    envelope a client error shows the client (default: one quoting the upstream).
+    """
     kind = next((s.kind for s in table if s.matches(status, body)), OutcomeKind.TRANSIENT)
     reason = f"{what} HTTP {status}" if status else what
-    snippet = " ".join(body.split())[:120]
+    snippet = " ".join((body if shown is None else shown).split())[:120]
     if snippet:
         reason += f": {snippet}"
     if kind is OutcomeKind.AUTH_FAILED:
@@ -66,25 +76,38 @@ def classify(
     if kind is OutcomeKind.RATE_LIMITED:
         return rate_limited(reason, retry_after(headers, now))
     if kind is OutcomeKind.CLIENT_ERROR:
-        message = f"The upstream rejected the request: {snippet or f'HTTP {status}'}"
         code = status if 400 <= status < 500 else 400
-        return client_error(reason, code, envelope(message, "invalid_request_error", "upstream_rejected"))
+        return client_error(reason, code, client_body or _rejected(snippet or f"HTTP {status}"))
     return transient(reason, timeout=status in (408, 504))
 
 
+def _rejected(what: str) -> dict[str, Any]:
+    message = f"The upstream rejected the request: {what}"
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": "upstream_rejected"}
+    return {"error": error}
+
+
 def retry_after(headers: Mapping[str, str] | None, now: float) -> float | None:
-    """Seconds to rest from `Retry-After`: a number of seconds or an HTTP date."""
-    value = headers.get("Retry-After") if headers else None
-    if not value:
+    """Seconds to rest: `Retry-After` (seconds or an HTTP date), else `x-ratelimit-reset-*`
+    (Go durations such as `1m30s`, as OpenAI sends them)."""
+    if not headers:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError):
+            pass
+    for name in _RESET_HEADERS:
+        raw = headers.get(name)
+        seconds = parse_go_duration(raw) if raw else None
+        if seconds:
+            return seconds
+    return None
 
 
 def error_text(payload: Any) -> str:

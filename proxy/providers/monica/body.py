@@ -54,15 +54,6 @@ PREAMBLE_OPEN = "[System instructions for this conversation]"
 PREAMBLE_CLOSE = "[End of system instructions]"
 
 
-def clean_cookie(raw: str) -> str:
-    """A cookie header safe to send: no CR/LF/TAB, tidy `;`, a bare value is the session."""
-    flat = raw.replace("\r", "").replace("\n", "").replace("\t", "")
-    parts = [p.strip() for p in flat.split(";") if p.strip()]
-    if len(parts) == 1 and "=" not in parts[0]:
-        return f"session_id={parts[0]}"
-    return "; ".join(parts)
-
-
 @dataclass
 class Turn:
     """One OpenAI message as a Monica item: `question` or `reply`, text, images."""

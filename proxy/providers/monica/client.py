@@ -11,7 +11,7 @@ import orjson
 from proxy.config import AccountConfig
 from proxy.outcome import UpstreamError, transient
 from proxy.providers.base import ProviderContext
-from proxy.providers.monica.body import clean_cookie
+from proxy.providers.cookies import clean_cookie
 from proxy.providers.monica.signals import SIGNALS
 from proxy.providers.signals import classify, error_text
 from proxy.providers.transport import ERROR_BODY_MAX
@@ -28,7 +28,7 @@ class MonicaClient:
         self.account = account
         self.ctx = ctx
         self.base = account.base_url or "https://api.monica.im"
-        self.cookie = clean_cookie(account.cookie or "")
+        self.cookie = clean_cookie(account.cookie or "", "session_id")
 
     def headers(self, *, sse: bool = False) -> dict[str, str]:
         headers = {"cookie": self.cookie, "Content-Type": "application/json", "User-Agent": USER_AGENT}

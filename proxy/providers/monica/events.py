@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import orjson
 
-from proxy.providers.chunks import ChunkWriter
+from proxy.core.events import ReasoningDelta, TextDelta
 
 NOT_SSE_KEEP = 4096  # bytes of a non-SSE answer kept to classify it
 _SSE_FIELDS = (b"event:", b"id:", b"retry:", b":")
 
 
-@dataclass(frozen=True)
-class Delta:
-    kind: Literal["text", "reasoning"]
-    text: str
+Delta = TextDelta | ReasoningDelta
 
 
 class EventReader:
@@ -54,35 +50,32 @@ class EventReader:
 
 
 def _deltas_of(event: dict[str, Any]) -> list[Delta]:
-    found = []
+    found: list[Delta] = []
     status = event.get("agent_status")
     if isinstance(status, dict) and status.get("type") == "thinking_detail_stream":
         metadata = status.get("metadata")
         detail = metadata.get("reasoning_detail") if isinstance(metadata, dict) else None
         if isinstance(detail, str) and detail:
-            found.append(Delta("reasoning", detail))
+            found.append(ReasoningDelta(detail))
     text = event.get("text")
     if isinstance(text, str) and text:
-        found.append(Delta("text", text))
+        found.append(TextDelta(text))
     return found
 
 
-class Renderer:
-    """Deltas as OpenAI chunks: reasoning as `reasoning_content`, or inline `<think>` tags."""
+class ThinkTags:
+    """Reasoning inlined into the text as `<think>…</think>`, for clients that show only
+    `content` (the account's `reasoning: think_tags`)."""
 
-    def __init__(self, writer: ChunkWriter, *, think_tags: bool) -> None:
-        self.writer = writer
-        self.think_tags = think_tags
+    def __init__(self) -> None:
         self.thinking = False
 
-    def chunk(self, delta: Delta) -> bytes:
-        if delta.kind == "reasoning":
-            if not self.think_tags:
-                return self.writer.reasoning(delta.text)
+    def convert(self, delta: Delta) -> TextDelta:
+        if isinstance(delta, ReasoningDelta):
             opening = "" if self.thinking else "<think>"
             self.thinking = True
-            return self.writer.content(opening + delta.text)
-        return self.writer.content(self.close() + delta.text)
+            return TextDelta(opening + delta.text)
+        return TextDelta(self.close() + delta.text)
 
     def close(self) -> str:
         """The closing tag owed, if reasoning was open."""

@@ -16,9 +16,9 @@ import aiohttp
 import orjson
 
 from proxy.config import AccountConfig
+from proxy.core.events import Event, Finish, ReasoningDelta, Reply, TextDelta
 from proxy.outcome import UpstreamError, transient
-from proxy.providers.base import Capabilities, Provider, ProviderContext, Reply, StreamSink
-from proxy.providers.chunks import ChunkWriter, completion_body, estimate_usage
+from proxy.providers.base import Capabilities, Provider, ProviderContext
 from proxy.providers.monica.body import (
     MODEL_TABLE,
     Turn,
@@ -29,9 +29,10 @@ from proxy.providers.monica.body import (
 )
 from proxy.providers.monica.client import MonicaClient
 from proxy.providers.monica.draw import draw
-from proxy.providers.monica.events import Delta, EventReader, Renderer, inline
+from proxy.providers.monica.events import EventReader, ThinkTags, inline
 from proxy.providers.monica.uploads import Uploader
 from proxy.providers.transport import error_body, read_timeout, transport_errors
+from proxy.providers.usage import estimate_usage
 from proxy.request import ChatRequest
 
 log = logging.getLogger("pool_proxy.provider.monica")
@@ -39,26 +40,25 @@ log = logging.getLogger("pool_proxy.provider.monica")
 CHAT_PATH = "/api/custom_bot/chat"
 CUSTOM_BOT_PATH = "/api/custom_bot/preview_chat"
 
-_unknown_logged: set[str] = set()  # model names passed through as bot_uid, warned about once
-
 
 class MonicaProvider(Provider):
     kind = "monica"
     capabilities = Capabilities(tools=False, vision=True, images=True)
     model_table = MODEL_TABLE
-    passthrough = True  # a `models` glob may admit names outside the table (sent as bot_uid)
+    open_table = True  # a `models` glob may admit names outside the table (sent as bot_uid)
 
     def __init__(self, account: AccountConfig, ctx: ProviderContext) -> None:
         super().__init__(account, ctx)
         self.client = MonicaClient(account, ctx)
         self.uploader = Uploader(self.client)
+        self.warned: set[str] = set()  # model names passed through as bot_uid, warned about once
 
     def bot_uid(self, model: str) -> str:
         bot = MODEL_TABLE.get(model)
         if bot is not None:
             return bot
-        if model not in _unknown_logged:
-            _unknown_logged.add(model)
+        if model not in self.warned:
+            self.warned.add(model)
             log.warning("model not in the Monica table; sent as bot_uid unchanged", extra={"model": model})
         return model
 
@@ -110,52 +110,47 @@ class MonicaProvider(Provider):
     async def complete(self, request: ChatRequest) -> Reply:
         resp = await self._open(request, idle=self.ctx.pool.first_byte_timeout)
         reader = EventReader()
-        parts: dict[str, list[str]] = {"text": [], "reasoning": []}
+        text: list[str] = []
+        reasoning: list[str] = []
         try:
             async for delta in reader.deltas(resp.content):
-                parts[delta.kind].append(delta.text)
+                (reasoning if isinstance(delta, ReasoningDelta) else text).append(delta.text)
         except TimeoutError:
             raise transient("monica stream stalled", timeout=True) from None
         except (aiohttp.ClientError, ValueError) as exc:
             raise transient(f"monica stream broke: {type(exc).__name__}") from None
         finally:
             resp.close()
-        text, reasoning = "".join(parts["text"]), "".join(parts["reasoning"])
-        if not text and not reasoning:
+        answer, thought = "".join(text), "".join(reasoning)
+        if not answer and not thought:
             raise self._empty(reader)
-        usage = estimate_usage(request.messages, reasoning + text)
-        created = int(self.ctx.clock.now())
+        usage = estimate_usage(request.messages, thought + answer)
         if self.account.reasoning == "think_tags":
-            text, reasoning = inline(reasoning, text), ""
-        body = completion_body(request.requested_model, created, text, usage, reasoning=reasoning)
-        return Reply(body, usage, text)
+            return Reply(text=inline(thought, answer), usage=usage)
+        return Reply(text=answer, reasoning=thought, usage=usage)
 
-    async def stream(self, request: ChatRequest, sink: StreamSink) -> AsyncGenerator[bytes, None]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         resp = await self._open(request, idle=self.ctx.pool.stream_idle_timeout)
         reader = EventReader()
-        writer = ChunkWriter(
-            request.requested_model, int(self.ctx.clock.now()), include_usage=request.include_usage
-        )
-        render = Renderer(writer, think_tags=self.account.reasoning == "think_tags")
-        seen: list[Delta] = []
+        tags = ThinkTags() if self.account.reasoning == "think_tags" else None
+        said: list[str] = []  # reasoning and text alike: both cost completion tokens
         clean = False
         try:
             try:
                 async for delta in reader.deltas(resp.content):
-                    seen.append(delta)
-                    yield render.chunk(delta)
+                    said.append(delta.text)
+                    yield tags.convert(delta) if tags else delta
             except TimeoutError:
                 raise transient("monica stream stalled", timeout=True) from None
             except (aiohttp.ClientError, ValueError) as exc:
                 raise transient(f"monica stream broke: {type(exc).__name__}") from None
-            if not seen:
+            if not said:
                 raise self._empty(reader)
-            closing = render.close()
+            closing = tags.close() if tags else ""
             if closing:
-                yield writer.content(closing)
-            text = "".join(d.text for d in seen if d.kind == "text")
-            usage = estimate_usage(request.messages, "".join(d.text for d in seen))
-            yield writer.end(sink.finish(usage, text))
+                yield TextDelta(closing)
+            yield Finish("stop")
+            yield estimate_usage(request.messages, "".join(said))
             clean = True
         finally:
             if clean:

@@ -1,0 +1,55 @@
+"""The OpenAI door: `/v1/chat/completions` (and `/v1/images/generations`) as OpenAI speaks them.
+
+Body → `ChatRequest` (proxy/request.py), events → `chat.completion.chunk` SSE (encoder.py),
+`Reply` → `chat.completion` (reply.py), `GatewayError` → OpenAI's envelope (errors.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from proxy.core.errors import GatewayError
+from proxy.core.events import Reply, Usage
+from proxy.doors.openai import errors
+from proxy.doors.openai.encoder import ChatStreamEncoder
+from proxy.doors.openai.reply import completion_body
+from proxy.request import ChatRequest, parse_chat
+
+if TYPE_CHECKING:
+    from proxy.state.base import ClientWindow
+
+
+class OpenAIDoor:
+    """OpenAI's wire format; `route` labels the requests it serves in logs and metrics."""
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+
+    def parse(self, raw: bytes, aliases: dict[str, str], *, log_bodies: bool) -> ChatRequest:
+        """The chat body; an OpenAI upstream may hand over its own bytes unless the answer
+        text must be collected for the body log (that needs typed events)."""
+        chat = parse_chat(raw, aliases)
+        chat.passthrough = not log_bodies
+        return chat
+
+    def stream_encoder(self, chat: ChatRequest) -> ChatStreamEncoder:
+        return ChatStreamEncoder(chat.requested_model, include_usage=chat.include_usage)
+
+    def reply_response(
+        self, chat: ChatRequest, reply: Reply, usage: Usage, headers: dict[str, str]
+    ) -> web.Response:
+        body = completion_body(chat.requested_model, reply, usage)
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
+    def error_response(self, error: GatewayError, headers: dict[str, str]) -> web.Response:
+        return errors.error_response(error, headers)
+
+    def limit_headers(self, window: ClientWindow | None) -> dict[str, str]:
+        return errors.rate_headers(window)
+
+
+CHAT = OpenAIDoor("chat")
+IMAGES = OpenAIDoor("images")
+OTHER = OpenAIDoor("other")  # admin, models, unknown routes: OpenAI's envelope too

@@ -1,0 +1,148 @@
+"""OpenAI chat JSON read into typed events: for every door but the OpenAI fast path.
+
+`ChunkReader` turns one stream's `chat.completion.chunk` payloads into text, reasoning
+and tool-call deltas, remembering the finish reason and usage for the stream's end;
+`reply_of` reads a `chat.completion` body the same way. Only choice 0 is read: the
+doors that take typed events answer with one choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.core.events import (
+    Event,
+    FinishReason,
+    ReasoningDelta,
+    Reply,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def finish_reason(raw: Any) -> FinishReason:
+    """The upstream's reason in the domain's terms; anything unknown ended normally."""
+    return _REASONS.get(raw, "stop") if isinstance(raw, str) else "stop"
+
+
+def usage_of(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        usage = Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+        details = raw.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            usage.cached_tokens = int(details.get("cached_tokens") or 0)
+    except (TypeError, ValueError):
+        return None
+    return usage
+
+
+def _reasoning(part: dict[str, Any]) -> str:
+    """`reasoning_content` (DeepSeek and most relays) or `reasoning` (OpenRouter, vLLM)."""
+    value = part.get("reasoning_content") or part.get("reasoning")
+    return value if isinstance(value, str) else ""
+
+
+def _function(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function")
+    return function if isinstance(function, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class ChunkReader:
+    """One stream's chunks → events; `finish`, `usage` and what was said kept for the end."""
+
+    def __init__(self) -> None:
+        self.finish: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.said: list[str] = []  # every piece of output, to estimate usage if none comes
+
+    def read(self, payload: dict[str, Any]) -> list[Event]:
+        usage = usage_of(payload.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        events: list[Event] = []
+        for choice in payload.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                events.extend(self._deltas(delta))
+            if choice.get("finish_reason") is not None:
+                self.finish = finish_reason(choice["finish_reason"])
+        return events
+
+    def _deltas(self, delta: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        reasoning = _reasoning(delta)
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
+            self.said.append(reasoning)
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+            self.said.append(content)
+        calls = delta.get("tool_calls")
+        for position, call in enumerate(calls if isinstance(calls, list) else ()):
+            if not isinstance(call, dict):
+                continue
+            function = _function(call)
+            index = call.get("index")
+            piece = ToolCallDelta(
+                index=index if isinstance(index, int) else position,
+                id=_text(call.get("id")),
+                name=_text(function.get("name")),
+                arguments=_text(function.get("arguments")) or "",
+            )
+            events.append(piece)
+            self.said.append((piece.name or "") + piece.arguments)
+        legacy = delta.get("function_call")  # the pre-tools form: one call, index 0
+        if isinstance(legacy, dict):
+            piece = ToolCallDelta(0, None, _text(legacy.get("name")), _text(legacy.get("arguments")) or "")
+            events.append(piece)
+            self.said.append((piece.name or "") + piece.arguments)
+        return events
+
+
+def reply_of(body: dict[str, Any]) -> Reply:
+    """A `chat.completion` body's first choice as a `Reply` (usage None when not reported)."""
+    choices = body.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+    calls = message.get("tool_calls")
+    tool_calls = [
+        ToolCall(
+            id=_text(call.get("id")) or f"call_{index}",
+            name=_text(_function(call).get("name")) or "",
+            arguments=_text(_function(call).get("arguments")) or "{}",
+        )
+        for index, call in enumerate(calls if isinstance(calls, list) else ())
+        if isinstance(call, dict)
+    ]
+    legacy = message.get("function_call")
+    if not tool_calls and isinstance(legacy, dict):
+        tool_calls.append(
+            ToolCall("call_0", _text(legacy.get("name")) or "", _text(legacy.get("arguments")) or "{}")
+        )
+    return Reply(
+        text=_text(message.get("content")) or "",
+        reasoning=_reasoning(message),
+        tool_calls=tool_calls,
+        finish=finish_reason(choice.get("finish_reason")),
+        usage=usage_of(body.get("usage")),
+    )
