@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ADMIN, ALICE, base_config, chat
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.fakes.redis_server import REDIS_URL, redis_prefix
+from tests.fakes.redis_server import REDIS_URL, PrivateRedis, redis_prefix
 from tests.fakes.replicas import Replica
 
 __all__ = ["redis_prefix"]  # the fixture
@@ -126,3 +126,29 @@ async def test_a_config_client_budget_is_shared_by_both_replicas(
     a, b = await pair(clients=[{"name": "alice", "key": ALICE, "budget": {"requests": 4}}])
     statuses = [(await post(http, (a, b)[i % 2], ALICE))[0] for i in range(6)]
     assert statuses == [200] * 4 + [429] * 2
+
+
+async def test_a_redis_outage_keeps_known_keys_working_and_refuses_changes(
+    start_gateway: Any, upstream: FakeOpenAI
+) -> None:
+    server = PrivateRedis()
+    await server.start()
+    try:
+        state = {"backend": "redis", "redis_url": server.url, "redis_timeout": "100ms"}
+        gw = await start_gateway(base_config(upstream, accounts=1, state=state))
+        status, created = await gw.admin("POST", "/admin/clients", json={"name": "carol"})
+        assert status == 201
+        key = created["api_key"]
+        assert (await gw.post("/v1/chat/completions", chat(), key=key)).status == 200
+
+        server.stop()
+        for _ in range(2):  # the first call meets the outage, the next is served from memory
+            response = await gw.post("/v1/chat/completions", chat(), key=key)
+            assert response.status == 200, await response.text()
+        assert (await gw.post("/v1/chat/completions", chat(), key=ALICE)).status == 200  # config keys too
+        status, body = await gw.admin("POST", "/admin/clients", json={"name": "dave"})
+        assert status == 503 and body["error"]["code"] == "state_unavailable"
+        unknown = await gw.post("/v1/chat/completions", chat(), key="sk-pool-" + "y" * 43)
+        assert unknown.status == 401
+    finally:
+        server.stop()
