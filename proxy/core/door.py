@@ -15,7 +15,7 @@ from proxy.core.events import Event
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from proxy.state.base import ClientWindow
+    from proxy.core.admission import ClientWindow
 
 
 class StreamEncoder(Protocol):
