@@ -41,6 +41,8 @@ async def test_requests_budget_is_exact_and_the_429_says_when_it_resets(upstream
         metrics = await resp.text()
     assert 'pool_proxy_rate_limit_rejections_total{kind="budget"} 1.0' in metrics
     assert 'kind="pool"' not in metrics
+    refused = 'pool_proxy_requests_total{client="alice",model="none",route="chat",status="429"} 1.0'
+    assert refused in metrics  # the refusal names its client
 
 
 async def test_refused_and_failed_requests_do_not_count(upstream, start_gateway):

@@ -24,6 +24,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CLIENT = web.RequestKey("client", Client)
 REFUSED = web.RequestKey("refused", GatewayError)
+REFUSED_CLIENT = web.RequestKey("refused_client", Client)  # whose key or budget it was, for the log
 
 CLIENT_ROOTS = frozenset(("v1", "chat", "models", "images", "messages", "responses", "embeddings"))
 METERED = ("/chat/completions", "/messages", "/responses", "/embeddings", "/images/generations")
@@ -58,7 +59,7 @@ async def callers(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     refusal = client.refusal(gateway.clock.now())
     if refusal is not None:
-        request[REFUSED] = invalid_api_key(refusal)
+        request[REFUSED], request[REFUSED_CLIENT] = invalid_api_key(refusal), client
         return await handler(request)
     if gateway.metrics is not None:
         gateway.metrics.add_client(client.name)
@@ -68,7 +69,8 @@ async def callers(request: web.Request, handler: Handler) -> web.StreamResponse:
     spent = await gateway.budgets.admit("client", client.name, client.budget)
     if spent is not None:
         log.info("client over budget", extra={"client": client.name, "measure": spent.measure})
-        request[REFUSED] = budget_spent(spent.message(f"Client '{client.name}'"), spent.retry_after)
+        message = spent.message(f"Client '{client.name}'")
+        request[REFUSED], request[REFUSED_CLIENT] = budget_spent(message, spent.retry_after), client
         return await handler(request)
     request[CLIENT] = client
     try:

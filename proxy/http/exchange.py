@@ -23,7 +23,7 @@ from proxy.core.errors import ErrorKind, GatewayError
 from proxy.core.events import Reply, Usage
 from proxy.dispatch import Trace, attempts_summary
 from proxy.gateway import Client, Gateway
-from proxy.http.callers import REFUSED
+from proxy.http.callers import REFUSED, REFUSED_CLIENT
 from proxy.http.keys import GATEWAY, request_id
 from proxy.providers.usage import estimate_usage, prompt_text
 from proxy.request import ChatRequest
@@ -59,7 +59,7 @@ class Exchange:
         self.door = door
         self.gateway: Gateway = request.app[GATEWAY]
         self.status = 200
-        self.client: Client | None = None
+        self.client: Client | None = request.get(REFUSED_CLIENT)  # named in the log even if refused
         self.chat: ChatRequest | None = None
         self.model: str | None = None  # as the client named it
         self.trace = Trace()
