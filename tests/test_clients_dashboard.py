@@ -44,6 +44,9 @@ async def test_clients_panel_creates_rotates_and_deletes_a_key(upstream, start_g
     await row.get_by_text("18 / 2,000 tokens per day").wait_for(timeout=10_000)
     assert await row.get_by_role("progressbar").get_attribute("aria-valuenow") == "18"
     assert "≈ $0.0002 this day" in await row.inner_text()  # 11 * $5 + 7 * $15 per million tokens
+    costs = page.locator("#costs")
+    await costs.get_by_text("by model: gpt-4o-mini $0.0002").wait_for()
+    assert "by account: acct-" in await costs.inner_text()
     assert key not in await page.locator("#team-clients").inner_text()  # the list shows a mask
     await page.get_by_role("button", name="Done").click()
     shot = screenshot_path(tmp_path) / "dashboard-clients.png"
