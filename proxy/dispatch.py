@@ -25,6 +25,7 @@ from proxy.outcome import OK, Outcome, OutcomeKind, UpstreamError, transient
 from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
 from proxy.request import ChatRequest
 from proxy.state.base import ClientQuota, ClientWindow
+from proxy.tools.policy import Route, calls_tools, route
 
 T = TypeVar("T")
 
@@ -36,8 +37,10 @@ class Trace:
     attempts: list[tuple[str, str]] = field(default_factory=list)  # (account, outcome)
     upstream_seconds: float = 0.0  # time spent waiting on upstreams (to first byte)
     dropped_tools: bool = False
+    emulated_tools: bool = False  # the answer's tool calls were read from its text (proxy/tools)
     granted: Granted | None = None
     client_window: ClientWindow | None = None  # the client's rate window, for the door's headers
+    request_id: str | None = None  # for the log lines written below the door
 
     @property
     def account(self) -> str | None:
@@ -86,8 +89,9 @@ class Dispatcher:
                     f"No account serving '{request.requested_model}' accepts image inputs.",
                     "messages",
                 )
-        if request.needs.tools or (request.has_tools and self.manager.pool.unsupported_tools == "reject"):
-            accounts = tuple(a for a in accounts if a.provider.capabilities.tools)
+        policy = self.manager.pool.unsupported_tools
+        if request.needs.tools or (request.has_tools and policy == "reject"):
+            accounts = tuple(a for a in accounts if calls_tools(a.provider.capabilities, policy))
             if not accounts:
                 param = "tool_choice" if request.needs.tools else "tools"
                 raise invalid_request(
@@ -97,12 +101,19 @@ class Dispatcher:
                 )
         return accounts
 
-    def _variant(self, request: ChatRequest, account: Account, trace: Trace) -> ChatRequest:
-        if request.has_tools and not account.provider.capabilities.tools:
-            trace.dropped_tools = True
-            return request.without_tools()
-        trace.dropped_tools = False
-        return request
+    def _route(self, request: ChatRequest, account: Account, trace: Trace) -> Route:
+        """The provider and request for this attempt: tools native, emulated or dropped."""
+        provider = account.provider
+        chosen = route(
+            request,
+            provider,
+            provider.capabilities,
+            self.manager.pool.unsupported_tools,
+            request_id=trace.request_id,
+        )
+        trace.dropped_tools = chosen.tools == "dropped"
+        trace.emulated_tools = chosen.tools == "emulated"
+        return chosen
 
     async def _next(self, attempts: Attempts) -> Granted | None:
         """A lease on the next untried account, or None when none is left to try."""
@@ -133,7 +144,8 @@ class Dispatcher:
 
     async def complete(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> Reply:
         def call(account: Account) -> Awaitable[Reply]:
-            return account.provider.complete(self._variant(request, account, trace))
+            chosen = self._route(request, account, trace)
+            return chosen.provider.complete(chosen.request)
 
         return await self.run(request.model, self.plan(request), call, client, trace)
 
@@ -170,7 +182,8 @@ class Dispatcher:
         timeout = self.manager.pool.first_byte_timeout
         attempts = Attempts(request.model, self.plan(request), client, trace)
         while (granted := await self._next(attempts)) is not None:
-            events = granted.account.provider.stream(self._variant(request, granted.account, trace))
+            chosen = self._route(request, granted.account, trace)
+            events = chosen.provider.stream(chosen.request)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(timeout):

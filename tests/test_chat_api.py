@@ -289,16 +289,20 @@ async def test_open_webui_style_request_with_many_tools_works_on_demo(start_gate
         "/v1/chat/completions", chat("gpt-4o", tools=tools, tool_choice="auto", stream=True)
     ) as resp:
         assert resp.status == 200
-        assert resp.headers["x-pool-proxy-dropped"] == "tools"
+        assert resp.headers["x-pool-proxy-tools"] == "emulated"  # the default policy
         events = await sse_events(resp)
     assert events[-1] == b"[DONE]"
     title = await gw.client().chat.completions.create(**chat("gpt-4o", text="make a title"), max_tokens=50)
     assert title.choices[0].message.content
 
 
-async def test_forced_tool_choice_without_tool_capable_account_is_400(start_gateway):
+async def test_forced_tool_choice_without_tool_capable_account_is_400_under_drop(start_gateway):
     gw = await start_gateway(
-        {"accounts": [{"id": "demo", "provider": "demo"}], "clients": [{"name": "a", "key": ALICE}]}
+        {
+            "accounts": [{"id": "demo", "provider": "demo"}],
+            "clients": [{"name": "a", "key": ALICE}],
+            "pool": {"unsupported_tools": "drop"},
+        }
     )
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     with pytest.raises(openai.BadRequestError) as info:

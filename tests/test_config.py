@@ -37,7 +37,10 @@ def errors_of(raw: Any) -> list[str]:
             {"pool": {"cooldown": "2h", "cooldown_max": "1h"}},
             "pool.cooldown_max: must be at least pool.cooldown",
         ),
-        ({"pool": {"unsupported_tools": "ignore"}}, "pool.unsupported_tools: must be one of drop, reject"),
+        (
+            {"pool": {"unsupported_tools": "ignore"}},
+            "pool.unsupported_tools: must be one of emulate, drop, reject",
+        ),
         ({"pool": {"failure_threshold": 1.5}}, "pool.failure_threshold: must be a whole number"),
         ({"accounts": [{"provider": "openai", "api_key": "k"}]}, "accounts[0].id: is required"),
         ({"accounts": [{"id": "x", "provider": "bard"}]}, "accounts[0].provider: must be one of"),

@@ -123,7 +123,9 @@ async def test_unknown_model_passes_through_when_admitted(mammouth, start_gatewa
 
 
 async def test_tools_are_dropped_with_a_header(mammouth, start_gateway):
-    gw = await start_gateway(mammouth_config(mammouth))
+    config = mammouth_config(mammouth)
+    config["pool"]["unsupported_tools"] = "drop"  # emulation (the default) is tests/test_tools_*.py
+    gw = await start_gateway(config)
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     raw = await gw.client().chat.completions.with_raw_response.create(**chat("gpt-5"), tools=tools)
     assert raw.headers["x-pool-proxy-dropped"] == "tools"

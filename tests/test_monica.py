@@ -227,7 +227,9 @@ TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"typ
 
 
 async def test_tools_are_dropped_and_tool_history_becomes_text(monica, start_gateway):
-    gw = await start_gateway(monica_config(monica))
+    config = monica_config(monica)
+    config["pool"]["unsupported_tools"] = "drop"  # emulation (the default) is tests/test_tools_*.py
+    gw = await start_gateway(config)
     messages = [
         {"role": "user", "content": "Look it up"},
         {
@@ -248,8 +250,10 @@ async def test_tools_are_dropped_and_tool_history_becomes_text(monica, start_gat
     assert "lookup" in contents[1] and "42" in contents[2]
 
 
-async def test_required_tool_choice_is_refused_with_a_clear_400(monica, start_gateway):
-    gw = await start_gateway(monica_config(monica))
+async def test_required_tool_choice_is_refused_with_a_clear_400_under_drop(monica, start_gateway):
+    config = monica_config(monica)
+    config["pool"]["unsupported_tools"] = "drop"  # emulation (the default) is tests/test_tools_*.py
+    gw = await start_gateway(config)
     with pytest.raises(openai.BadRequestError) as caught:
         await gw.client().chat.completions.create(**chat("gpt-4o"), tools=TOOLS, tool_choice="required")
     assert "tool" in caught.value.message

@@ -8,7 +8,7 @@ from typing import Literal
 from proxy.config.values import url_secrets
 
 Strategy = Literal["round_robin", "least_busy", "random"]
-ToolPolicy = Literal["drop", "reject"]
+ToolPolicy = Literal["emulate", "drop", "reject"]
 Reasoning = Literal["content", "think_tags"]
 Backend = Literal["memory", "redis"]
 Period = Literal["day", "month"]
@@ -78,7 +78,7 @@ class PoolConfig:
     exhausted_for: float = 86400.0
     first_byte_timeout: float = 60.0
     stream_idle_timeout: float = 120.0
-    unsupported_tools: ToolPolicy = "drop"
+    unsupported_tools: ToolPolicy = "emulate"  # prompt-based tool calling (proxy/tools)
     budget_timezone: str = "UTC"  # budget periods start at midnight (or the 1st) here
 
 

@@ -62,7 +62,7 @@ class Exchange:
         self.client: Client | None = request.get(REFUSED_CLIENT)  # named in the log even if refused
         self.chat: ChatRequest | None = None
         self.model: str | None = None  # as the client named it
-        self.trace = Trace()
+        self.trace = Trace(request_id=self.request_id)
         self.first_byte: float | None = None
         self.overhead: float | None = None  # seconds the gateway added to the upstream's time
         self.usage: Usage | None = None
@@ -120,6 +120,8 @@ class Exchange:
             headers["x-pool-proxy-account"] = self.trace.account
         if self.trace.dropped_tools:
             headers["x-pool-proxy-dropped"] = "tools"
+        if self.trace.emulated_tools:
+            headers["x-pool-proxy-tools"] = "emulated"
         return headers
 
     def _measure(self) -> None:

@@ -33,6 +33,7 @@ EXPOSED = ", ".join(
         "x-pool-proxy-overhead-ms",
         "x-pool-proxy-account",
         "x-pool-proxy-dropped",
+        "x-pool-proxy-tools",
     )
 )
 

@@ -45,6 +45,7 @@ class Step:
     text: str = "Hello from Monica!"
     reasoning: str = ""
     split: int = 0  # write the SSE bytes in pieces of this size (0: one event per write)
+    chunks: list[str] = field(default_factory=list)  # text events exactly these (default: word by word)
 
 
 @dataclass
@@ -241,7 +242,7 @@ class FakeMonica(CookieSessions[Step]):
                 meta = {"reasoning_detail": word}
                 out.append(event({"text": "", "agent_status": {**status, "metadata": meta}}))
         out.append(b"event: message\n\n")  # non-data lines are skipped
-        out.extend(event({"text": word}) for word in _pieces(step.text))
+        out.extend(event({"text": word}) for word in step.chunks or _pieces(step.text))
         out.append(event({"text": "", "finished": True}))
         return out
 
