@@ -13,7 +13,7 @@ from aiohttp import web
 from proxy.clock import Clock
 from proxy.config import Config
 from proxy.gateway import Gateway
-from proxy.http import admin, chat, clients, health, images, me, models
+from proxy.http import admin, chat, clients, embeddings, health, images, me, models, responses
 from proxy.http.callers import callers
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
@@ -44,6 +44,8 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/models", models.list_models)
         app.router.add_get(f"{prefix}/models/{{model:.+}}", models.get_model)
         app.router.add_post(f"{prefix}/images/generations", images.generations)
+        app.router.add_post(f"{prefix}/responses", responses.responses)
+        app.router.add_post(f"{prefix}/embeddings", embeddings.embeddings)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", admin.metrics)

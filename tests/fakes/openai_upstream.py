@@ -34,6 +34,13 @@ class Step:
     text: str = "Hello from the fake upstream!"
     hold: asyncio.Event | None = None  # answer only once the test sets it
     hold_after: int = 0  # streams: words sent before waiting on `hold` (0: before answering)
+    calls: list[tuple[str, str]] | None = None  # tool calls (name, arguments) after the text;
+    # streamed with their arguments cut in 4-character pieces, as models send them
+
+
+def calls_step(*calls: tuple[str, str], text: str = "") -> Step:
+    """An answer that asks for tool calls (after `text`, if any)."""
+    return Step(text=text, calls=list(calls))
 
 
 def error_step(status: int, code: str | None, message: str = "", **headers: str) -> Step:
@@ -60,6 +67,7 @@ class FakeOpenAI(Scripted[Step]):
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.chat)
         self.app.router.add_get("/v1/models", self.list_models)
+        self.app.router.add_post("/v1/embeddings", self.embeddings)
         self.url = ""
 
     @property
@@ -103,9 +111,18 @@ class FakeOpenAI(Scripted[Step]):
             return web.Response(body=b"", content_type="application/json")
         if body.get("stream"):
             return await self._stream(request, body, step)
-        return web.json_response(self._completion(body, step.text))
+        return web.json_response(self._completion(body, step.text, step.calls))
 
-    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+    def _completion(
+        self, body: dict[str, Any], text: str, calls: list[tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            message["content"] = text or None
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
+                for i, (name, arguments) in enumerate(calls, 1)
+            ]
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -114,8 +131,8 @@ class FakeOpenAI(Scripted[Step]):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": "tool_calls" if calls else "stop",
                     "logprobs": None,
                 }
             ],
@@ -159,7 +176,14 @@ class FakeOpenAI(Scripted[Step]):
                         return response
                     await asyncio.sleep(3600)  # stalls mid-stream
                 await response.write(chunk({"content": word if index == 0 else " " + word}))
-            if body.get("tools"):
+            if step.calls is not None:
+                for i, (name, arguments) in enumerate(step.calls, 1):
+                    head = {"index": i - 1, "id": f"call_{i}", "type": "function"}
+                    await response.write(chunk({"tool_calls": [{**head, "function": {"name": name}}]}))
+                    for at in range(0, len(arguments), 4):
+                        piece = {"index": i - 1, "function": {"arguments": arguments[at : at + 4]}}
+                        await response.write(chunk({"tool_calls": [piece]}))
+            elif body.get("tools"):
                 call = {
                     "index": 0,
                     "id": "call_1",
@@ -167,7 +191,7 @@ class FakeOpenAI(Scripted[Step]):
                     "function": {"name": "lookup", "arguments": "{}"},
                 }
                 await response.write(chunk({"tool_calls": [call]}))
-            await response.write(chunk({}, "stop"))
+            await response.write(chunk({}, "tool_calls" if step.calls else "stop"))
             if usage:
                 final = {
                     **base,
@@ -183,3 +207,27 @@ class FakeOpenAI(Scripted[Step]):
             raise
         finally:
             self.open_streams -= 1
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        """Floats always, whatever `encoding_format` asked: many compatible upstreams do that."""
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = await request.json()
+        self.seen.append(Seen(key, body, dict(request.headers)))
+        step = self.next_step(key)
+        if step.kind == "status":
+            return web.json_response(step.body or {}, status=step.status, headers=step.headers)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if inputs and isinstance(inputs[0], int):
+            inputs = [inputs]  # one token array
+        size = body.get("dimensions") or 4
+        data = [
+            {"object": "embedding", "index": i, "embedding": embedding_of(i, size)}
+            for i in range(len(inputs))
+        ]
+        usage = {"prompt_tokens": 3 * len(inputs), "total_tokens": 3 * len(inputs)}
+        return web.json_response({"object": "list", "model": body["model"], "data": data, "usage": usage})
+
+
+def embedding_of(index: int, size: int) -> list[float]:
+    """The fake's vector for input `index`: exact in float32, so a test can compare."""
+    return [index + 0.5, -0.25, *([0.125] * (size - 2))][:size]

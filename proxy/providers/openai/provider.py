@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -18,6 +19,7 @@ from proxy.config import AccountConfig
 from proxy.core.events import Event, Finish, Raw, Reply
 from proxy.outcome import transient
 from proxy.providers.base import Capabilities, Provider, ProviderContext
+from proxy.providers.openai.embeddings import post_embeddings
 from proxy.providers.openai.parse import ChunkReader, reply_of
 from proxy.providers.openai.raw import RawBlocks, boundary, check_first, payload_of
 from proxy.providers.openai.signals import classify_openai
@@ -99,6 +101,12 @@ class OpenAIProvider(Provider):
 
     def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         return self._raw(request) if request.passthrough else self._typed(request)
+
+    async def embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`/v1/embeddings` on this account (embeddings.py)."""
+        url = f"{self.account.base_url}/embeddings"
+        http = self.ctx.http(self.account)
+        return await post_embeddings(http, url, self._auth, body, self._timeouts[False], self.ctx.clock)
 
     async def _open(self, request: ChatRequest) -> aiohttp.ClientResponse:
         resp = await self._post(request, stream=True)

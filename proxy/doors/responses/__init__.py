@@ -1,0 +1,53 @@
+"""The OpenAI Responses door: `/v1/responses` (Codex CLI, Responses SDK clients).
+
+Body → `ChatRequest` (request.py, items.py, tools.py), events → Responses events
+(stream.py), `Reply` → a `response` object (reply.py); errors in OpenAI's envelope,
+rendered by the OpenAI door's renderer since the Responses API shares it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+
+from proxy.core.errors import GatewayError
+from proxy.core.events import Reply, Usage
+from proxy.doors.openai import errors as openai_errors
+from proxy.doors.responses.reply import response_body
+from proxy.doors.responses.request import ResponsesRequest, parse_responses
+from proxy.doors.responses.shape import ResponseShell
+from proxy.doors.responses.stream import ResponsesStream
+
+if TYPE_CHECKING:
+    from proxy.core.admission import ClientWindow
+
+
+class ResponsesDoor:
+    route = "responses"
+
+    def parse(self, raw: bytes, aliases: dict[str, str]) -> ResponsesRequest:
+        return parse_responses(raw, aliases)
+
+    def stream_encoder(self, request: ResponsesRequest) -> ResponsesStream:
+        return ResponsesStream(_shell(request))
+
+    def reply_response(
+        self, request: ResponsesRequest, reply: Reply, usage: Usage, headers: dict[str, str]
+    ) -> web.Response:
+        body = orjson.dumps(response_body(_shell(request), reply, usage))
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
+    def error_response(self, error: GatewayError, headers: dict[str, str]) -> web.Response:
+        return openai_errors.error_response(error, headers)
+
+    def limit_headers(self, window: ClientWindow | None) -> dict[str, str]:
+        return openai_errors.rate_headers(window)
+
+
+def _shell(request: ResponsesRequest) -> ResponseShell:
+    return ResponseShell(model=request.model, names=request.names, echo=request.echo)
+
+
+RESPONSES = ResponsesDoor()

@@ -1,0 +1,264 @@
+"""The pool's stream events → the Responses event stream (`event:` + `data:` frames).
+
+Order per item: `output_item.added`, its content events, `output_item.done` with the
+whole item; one item open at a time, each closed before the next opens. Every frame
+carries a rising `sequence_number`; the stream ends with `response.completed` (or
+`response.incomplete` after a length stop) holding the full output and usage, and
+no `[DONE]`. Codex takes text and calls only from `output_item.done`; SDK stream
+helpers need the deltas (and refuse a delta before its item was added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from proxy.core.errors import GatewayError
+from proxy.core.events import (
+    Event,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from proxy.doors.responses.shape import (
+    ResponseShell,
+    Status,
+    custom_input,
+    finish_status,
+    message_item,
+    reasoning_item,
+)
+
+ItemKind = Literal["message", "reasoning", "call"]
+
+
+@dataclass
+class _Item:
+    """One output item as it grows; rendered whole for `output_item.done` and the end."""
+
+    kind: ItemKind
+    id: str
+    index: int  # output_index
+    parts: list[str] = field(default_factory=list)  # text, reasoning or argument fragments
+    call_id: str = ""
+    name: str = ""  # upstream name, mapped back when rendered
+    status: Status = "in_progress"
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def render(self, shell: ResponseShell) -> dict[str, Any]:
+        if self.kind == "message":
+            return message_item(self.id, self.text, self.status)
+        if self.kind == "reasoning":
+            return reasoning_item(self.id, self.text, self.status)
+        return shell.call_item(ToolCall(self.call_id, self.name, self.text), self.id, self.status)
+
+
+class ResponsesStream:
+    """A `StreamEncoder` for one `/v1/responses` stream."""
+
+    def __init__(self, shell: ResponseShell) -> None:
+        self.shell = shell
+        self._seq = 0
+        self._items: list[_Item] = []
+        self._open: _Item | None = None
+        self._calls: dict[int, _Item] = {}  # upstream tool-call index → its latest item
+        self._finish: FinishReason | None = None
+        self._usage: Usage | None = None
+        self._text_delta = b""  # the open message's text-delta frame, less its number and text
+        self._text_parts: list[str] | None = None  # the open message's text, while one is open
+
+    # -- StreamEncoder
+
+    def start(self) -> bytes:
+        shell = self.shell.response("in_progress", [])
+        return self._frame("response.created", {"response": shell}) + self._frame(
+            "response.in_progress", {"response": shell}
+        )
+
+    def encode(self, event: Event) -> bytes:
+        if type(event) is TextDelta:
+            text = event.text
+            if self._text_parts is not None and text:  # the hot path: more text for the open message
+                seq = self._seq
+                self._seq = seq + 1
+                self._text_parts.append(text)
+                return self._text_delta % (seq, orjson.dumps(text))
+            return self._text(text) if text else b""
+        if isinstance(event, ToolCallDelta):
+            return self._tool(event)
+        if isinstance(event, ReasoningDelta):
+            return self._reasoning(event.text) if event.text else b""
+        if isinstance(event, Finish):
+            self._finish = event.reason
+            return self._close()
+        if isinstance(event, Usage):
+            self._usage = event
+        return b""  # Raw: never asked for by this door
+
+    def end(self) -> bytes:
+        closing = self._close()
+        status = finish_status(self._finish)
+        response = self.shell.response(
+            status, self._output(), self._usage or Usage(estimated=True), finish=self._finish
+        )
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        return closing + self._frame(kind, {"response": response})
+
+    def error(self, error: GatewayError) -> bytes:
+        if self._open is not None:
+            self._open.status = "incomplete"
+        failure = {"code": error.code or "server_error", "message": error.message}
+        response = self.shell.response("failed", self._output(), self._usage, error=failure)
+        return self._frame("response.failed", {"response": response})
+
+    # -- items
+
+    def _text(self, text: str) -> bytes:
+        head = b""
+        if self._open is None or self._open.kind != "message":
+            head = self._close() + self._add("message", "msg")
+            item = self._open
+            assert item is not None
+            head += self._frame(
+                "response.content_part.added",
+                {
+                    "item_id": item.id,
+                    "output_index": item.index,
+                    "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+                },
+            )
+            self._text_delta = (  # ids are letters, digits and "_": no "%" to escape
+                b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+                b'"item_id":"%s","output_index":%d,"content_index":0,"logprobs":[],'
+                b'"sequence_number":%%d,"delta":%%b}\n\n' % (item.id.encode(), item.index)
+            )
+            self._text_parts = item.parts
+        assert self._open is not None
+        self._open.parts.append(text)
+        seq = self._seq
+        self._seq += 1
+        return head + self._text_delta % (seq, orjson.dumps(text))
+
+    def _reasoning(self, text: str) -> bytes:
+        head = b""
+        if self._open is None or self._open.kind != "reasoning":
+            head = self._close() + self._add("reasoning", "rs")
+            head += self._frame(
+                "response.reasoning_summary_part.added",
+                {**self._where(), "summary_index": 0, "part": {"type": "summary_text", "text": ""}},
+            )
+        assert self._open is not None
+        self._open.parts.append(text)
+        return head + self._frame(
+            "response.reasoning_summary_text.delta", {**self._where(), "summary_index": 0, "delta": text}
+        )
+
+    def _tool(self, delta: ToolCallDelta) -> bytes:
+        item = self._calls.get(delta.index)
+        head = b""
+        if item is None or (delta.id is not None and delta.id != item.call_id):
+            head = self._close() + self._add(
+                "call", "fc", call_id=delta.id or self.shell.item_id("call"), name=delta.name or ""
+            )
+            item = self._open
+            assert item is not None
+            self._calls[delta.index] = item
+        elif delta.name and not item.name:
+            item.name = delta.name
+        fragment = _new_suffix(item.text, delta.arguments)
+        if not fragment:
+            return head
+        item.parts.append(fragment)
+        if item is not self._open or self.shell.names.client(item.name).kind == "custom":
+            return head  # a late fragment for a closed call, or custom input sent whole at the end
+        return head + self._frame(
+            "response.function_call_arguments.delta", {**self._where(), "delta": fragment}
+        )
+
+    def _add(self, kind: ItemKind, prefix: str, *, call_id: str = "", name: str = "") -> bytes:
+        item = _Item(kind, self.shell.item_id(prefix), len(self._items), call_id=call_id, name=name)
+        self._items.append(item)
+        self._open = item
+        added = item.render(self.shell)
+        if kind == "message":
+            added["content"] = []
+        elif kind == "reasoning":
+            added["summary"] = []
+        elif "input" in added:
+            added["input"] = ""
+        return self._frame("response.output_item.added", {"output_index": item.index, "item": added})
+
+    def _close(self) -> bytes:
+        """Finish the open item: its closing content events, then `output_item.done`."""
+        item = self._open
+        if item is None:
+            return b""
+        self._open = None
+        self._text_parts = None
+        item.status = "completed"
+        where = {"item_id": item.id, "output_index": item.index}
+        if item.kind == "message":
+            text = item.text
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            out = self._frame(
+                "response.output_text.done", {**where, "content_index": 0, "text": text, "logprobs": []}
+            )
+            out += self._frame("response.content_part.done", {**where, "content_index": 0, "part": part})
+        elif item.kind == "reasoning":
+            text = item.text
+            out = self._frame(
+                "response.reasoning_summary_text.done", {**where, "summary_index": 0, "text": text}
+            )
+            out += self._frame(
+                "response.reasoning_summary_part.done",
+                {**where, "summary_index": 0, "part": {"type": "summary_text", "text": text}},
+            )
+        else:
+            out = self._close_call(item, where)
+        return out + self._frame(
+            "response.output_item.done", {"output_index": item.index, "item": item.render(self.shell)}
+        )
+
+    def _close_call(self, item: _Item, where: dict[str, Any]) -> bytes:
+        out = b""
+        if not item.parts:  # a call without arguments still hands the client a JSON object
+            item.parts.append("{}")
+            if self.shell.names.client(item.name).kind == "function":
+                out = self._frame("response.function_call_arguments.delta", {**where, "delta": "{}"})
+        if self.shell.names.client(item.name).kind == "custom":
+            text = custom_input(item.text)
+            out += self._frame("response.custom_tool_call_input.delta", {**where, "delta": text})
+            return out + self._frame("response.custom_tool_call_input.done", {**where, "input": text})
+        return out + self._frame("response.function_call_arguments.done", {**where, "arguments": item.text})
+
+    # -- framing
+
+    def _where(self) -> dict[str, Any]:
+        assert self._open is not None
+        return {"item_id": self._open.id, "output_index": self._open.index}
+
+    def _output(self) -> list[dict[str, Any]]:
+        return [item.render(self.shell) for item in self._items]
+
+    def _frame(self, kind: str, payload: dict[str, Any]) -> bytes:
+        seq = self._seq
+        self._seq += 1
+        data = orjson.dumps({"type": kind, "sequence_number": seq, **payload})
+        return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def _new_suffix(so_far: str, fragment: str) -> str:
+    """The new part of an argument fragment: some upstreams resend the whole text so far."""
+    if so_far and len(fragment) > len(so_far) and fragment.startswith(so_far):
+        return fragment[len(so_far) :]
+    return fragment
