@@ -204,3 +204,23 @@ async def test_usage_shows_estimated_cost_per_client_account_and_model(upstream,
         row = next(r for r in usage["data"] if r[group] == name)
         assert row["usd"] == pytest.approx(expected), group
         assert usage["totals"]["usd"] == pytest.approx(expected)
+
+
+async def test_one_budget_covers_every_door_that_reaches_the_pool(upstream, start_gateway):
+    raw = with_budget(upstream, {"requests": 3})
+    for account in raw["accounts"]:
+        account["models"].append("text-embedding-3-small")
+    gw = await start_gateway(raw)
+    client = gw.client(ALICE)
+    await client.chat.completions.create(**chat())
+    await client.responses.create(model="gpt-4o-mini", input="Hi")
+    await client.embeddings.create(model="text-embedding-3-small", input="alpha")
+    for refused in (
+        client.chat.completions.create(**chat()),
+        client.responses.create(model="gpt-4o-mini", input="Hi"),
+        client.embeddings.create(model="text-embedding-3-small", input="alpha"),
+    ):
+        with pytest.raises(openai.RateLimitError) as info:
+            await refused
+        assert info.value.code == "insufficient_quota"
+    assert len(upstream.seen) == 3
