@@ -14,7 +14,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(VENV)/.uv/bin/uv)
 install = { $(UV) pip install -q --python $(BIN)/python $(1) \
 	|| { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install -q $(1); }; }
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench agents clean
 
 $(BIN)/python:
 	$(PY) -m venv --without-pip $(VENV)
@@ -47,6 +47,12 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	bash bench/run.sh
+
+# Real coding agents through the gateway against a scripted upstream (needs npm; not in `make test`).
+AGENTS := .agents
+agents: $(STAMP)
+	npm install --silent --no-audit --no-fund --prefix $(AGENTS) @anthropic-ai/claude-code
+	$(BIN)/python tools/agents/claude_code.py --claude $(AGENTS)/node_modules/.bin/claude
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from proxy.clock import Clock
 from proxy.config import Config
+from proxy.doors.anthropic import handlers as anthropic
 from proxy.gateway import Gateway
 from proxy.http import admin, chat, clients, embeddings, health, images, me, models, responses
 from proxy.http.callers import callers
@@ -41,6 +42,8 @@ def create_app(config: Config, clock: Clock | None = None) -> web.Application:
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v1", ""):  # clients configured without /v1 work too
         app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
+        app.router.add_post(f"{prefix}/messages", anthropic.messages)
+        app.router.add_post(f"{prefix}/messages/count_tokens", anthropic.count_tokens)
         app.router.add_get(f"{prefix}/models", models.list_models)
         app.router.add_get(f"{prefix}/models/{{model:.+}}", models.get_model)
         app.router.add_post(f"{prefix}/images/generations", images.generations)

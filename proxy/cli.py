@@ -13,6 +13,7 @@ from aiohttp import web, web_response
 from proxy import __version__
 from proxy.app import SERVER, create_app
 from proxy.config import Config, ConfigError, find_config_path, load_config, with_generated_client
+from proxy.config.aliases import is_glob
 from proxy.config.values import mask
 from proxy.logs import setup_logging
 
@@ -55,7 +56,7 @@ def _check(config: Config) -> int:
         credential = mask(account.secret) or "-"
         print(f"  {account.id:<20} {account.provider:<9} {credential:<10} models: {models}")
     for alias, target in config.model_aliases.items():
-        print(f"  alias {alias} -> {target}")
+        print(f"  alias {alias} -> {target}{'  (glob)' if is_glob(alias) else ''}")
     return 0
 
 

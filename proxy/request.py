@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from proxy.config.aliases import resolve_alias
 from proxy.errors import invalid_json, invalid_request
 from proxy.request_checks import check_output_fields, check_tool_calls
 
@@ -137,7 +138,11 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
 
 def parse_chat(raw: bytes, aliases: dict[str, str]) -> ChatRequest:
     """Validate the fields the gateway relies on; anything else passes through untouched."""
-    body = parse_json_body(raw)
+    return chat_request(parse_json_body(raw), aliases, raw)
+
+
+def chat_request(body: dict[str, Any], aliases: dict[str, str], raw: bytes = b"") -> ChatRequest:
+    """A chat body already decoded (a door that translated its own protocol into one)."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise invalid_request("'model' is required and must be a non-empty string.", "model")
@@ -161,7 +166,7 @@ def parse_chat(raw: bytes, aliases: dict[str, str]) -> ChatRequest:
     forced = isinstance(choice, dict) or choice == "required"
     return ChatRequest(
         body=body,
-        model=aliases.get(model, model),
+        model=resolve_alias(aliases, model),
         requested_model=model,
         stream=stream,
         include_usage=bool(stream and options and options.get("include_usage")),
@@ -229,4 +234,4 @@ def _check_optional(body: dict[str, Any]) -> None:
             raise invalid_request(f"'{name}' must be a positive integer.", name)
 
 
-__all__ = ["ChatRequest", "Needs", "image_urls", "parse_chat", "text_of"]
+__all__ = ["ChatRequest", "Needs", "chat_request", "image_urls", "parse_chat", "text_of"]

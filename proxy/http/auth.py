@@ -25,7 +25,8 @@ def authenticate(request: web.Request, gateway: Gateway) -> Client:
     key = presented_key(request)
     if not key:
         raise invalid_api_key(
-            "Missing API key: send 'Authorization: Bearer <key>' with a client key of this gateway."
+            "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' "
+            "with a client key of this gateway."
         )
     client = gateway.clients.find(key)
     if client is None:

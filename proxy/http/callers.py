@@ -32,6 +32,7 @@ UNKNOWN_KEY = "Invalid API key: it matches no client of this gateway."
 
 
 def presented_key(request: web.Request) -> str:
+    """Bearer (OpenAI SDKs, ANTHROPIC_AUTH_TOKEN) or x-api-key (Anthropic SDKs' default)."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
