@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -208,3 +209,20 @@ async def test_keys_never_reach_logs_admin_answers_metrics_or_the_snapshot(
     ):
         for secret in (key, rotated, key[8:20], rotated[8:20]):
             assert secret not in text, f"a key leaked into {where}"
+
+
+async def test_claude_code_style_clients_use_runtime_keys_and_hear_of_their_budget(upstream, start_gateway):
+    gw = await start_gateway(base_config(upstream, model_aliases={"claude-*": "gpt-4o-mini"}))
+    body = {"name": "coder", "budget": {"requests": 1}}
+    key = (await gw.admin("POST", "/admin/clients", json=body))[1]["api_key"]
+    async with anthropic.AsyncAnthropic(base_url=gw.url, api_key=key, max_retries=0) as client:
+        ask = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]}
+        message = await client.messages.create(**ask)
+        assert message.content[0].type == "text"
+        with pytest.raises(anthropic.RateLimitError) as info:  # in Anthropic's own envelope
+            await client.messages.create(**ask)
+        assert "budget of 1 request per day" in info.value.message
+        assert info.value.response.headers["retry-after"]
+        await gw.admin("POST", "/admin/clients/coder/rotate")
+        with pytest.raises(anthropic.AuthenticationError):
+            await client.messages.create(**ask)

@@ -60,7 +60,8 @@ class Spent:
     retry_after: float
 
     def message(self, who: str) -> str:
-        amount = f"{self.limit:g} {UNITS[self.measure]}"
+        unit = UNITS[self.measure]
+        amount = f"{self.limit:g} {unit[:-1] if self.limit == 1 and unit.endswith('s') else unit}"
         return (
             f"{who} has used its budget of {amount} per {self.period}; "
             f"it resets at {self.reset_text} (in {_span(self.retry_after)})."
