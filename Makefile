@@ -51,8 +51,10 @@ bench: $(STAMP)
 # Real coding agents through the gateway against a scripted upstream (needs npm; not in `make test`).
 AGENTS := .agents
 agents: $(STAMP)
-	npm install --silent --no-audit --no-fund --prefix $(AGENTS) @anthropic-ai/claude-code
+	npm install --silent --no-audit --no-fund --prefix $(AGENTS) @anthropic-ai/claude-code @openai/codex
 	$(BIN)/python tools/agents/claude_code.py --claude $(AGENTS)/node_modules/.bin/claude
+	$(BIN)/python tools/agents/codex_exec.py --codex $(AGENTS)/node_modules/.bin/codex
+	$(BIN)/python tools/agents/codex_exec.py --codex $(AGENTS)/node_modules/.bin/codex --patch
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
