@@ -268,8 +268,8 @@ def test_max_tokens_is_clamped_to_what_openai_models_accept() -> None:
     ("thinking", "config", "effort", "shows"),
     [
         ({"type": "enabled", "budget_tokens": 2048}, None, "low", True),
-        ({"type": "enabled", "budget_tokens": 8000}, None, None, True),  # medium: the upstream default
-        ({"type": "adaptive", "display": "omitted"}, {"effort": "medium"}, None, False),  # Claude Code
+        ({"type": "enabled", "budget_tokens": 8000}, None, "medium", True),
+        ({"type": "adaptive", "display": "omitted"}, {"effort": "medium"}, "medium", False),  # Claude Code
         ({"type": "adaptive"}, {"effort": "max"}, "high", True),
         ({"type": "enabled", "budget_tokens": 31999, "display": "omitted"}, None, "high", False),
         ({"type": "adaptive"}, {"effort": "low"}, "low", True),

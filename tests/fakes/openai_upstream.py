@@ -50,6 +50,18 @@ def error_step(status: int, code: str | None, message: str = "", **headers: str)
     return Step("status", status, body, dict(headers))
 
 
+# A model that, like OpenAI's gpt-4o family, refuses `reasoning_effort` (the real 400 body).
+NO_EFFORT_MODEL = "gpt-4o-2024-08-06"
+NO_EFFORT_ERROR = {
+    "error": {
+        "message": "Unrecognized request argument supplied: reasoning_effort",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
 @dataclass
 class Seen:
     key: str
@@ -92,6 +104,8 @@ class FakeOpenAI(Scripted[Step]):
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         body = await request.json()
         self.seen.append(Seen(key, body, dict(request.headers)))
+        if body.get("model") == NO_EFFORT_MODEL and "reasoning_effort" in body:
+            return web.json_response(NO_EFFORT_ERROR, status=400)  # before any scripted step
         step = self.next_step(key)
         try:
             if step.delay and step.kind != "slow":

@@ -23,10 +23,6 @@ MAX_OUTPUT_TOKENS = 16384
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 MAX_USER = 64  # OpenAI's limit on `user`; Claude Code's metadata.user_id is longer
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
-# OpenAI's own default, so never sent: Claude Code asks for it on every call (adaptive thinking,
-# effort medium, whatever the model name), and OpenAI's non-reasoning models (gpt-4o family)
-# answer any `reasoning_effort` with 400 "Unrecognized request argument supplied".
-DEFAULT_EFFORT = "medium"
 
 
 @dataclass
@@ -129,7 +125,7 @@ def _reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
     effort = _EFFORTS.get(str(config.get("effort")))
     if effort is None and kind == "enabled" and isinstance(thinking, dict):
         effort = _budget_effort(thinking.get("budget_tokens"))
-    if effort is not None and effort != DEFAULT_EFFORT and kind != "disabled":
+    if effort is not None and kind != "disabled":
         out["reasoning_effort"] = effort
     fmt = config.get("format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):

@@ -19,6 +19,7 @@ from proxy.config import AccountConfig
 from proxy.core.events import Event, Finish, Raw, Reply
 from proxy.outcome import transient
 from proxy.providers.base import Capabilities, Provider, ProviderContext
+from proxy.providers.openai.effort import EffortMemory
 from proxy.providers.openai.embeddings import post_embeddings
 from proxy.providers.openai.parse import ChunkReader, reply_of
 from proxy.providers.openai.raw import RawBlocks, boundary, check_first, payload_of
@@ -38,6 +39,7 @@ class OpenAIProvider(Provider):
     def __init__(self, account: AccountConfig, ctx: ProviderContext) -> None:
         super().__init__(account, ctx)
         self._url = f"{account.base_url}/chat/completions"
+        self._effort = EffortMemory(account.id)  # models that refuse `reasoning_effort` (effort.py)
         self._auth = {"Authorization": f"Bearer {account.api_key}", "Content-Type": "application/json"}
         self._timeouts = {  # built once: the hot path allocates no timeout objects
             False: read_timeout(ctx.pool.first_byte_timeout),
@@ -75,13 +77,22 @@ class OpenAIProvider(Provider):
                 timeout=self._timeouts[stream],
             )
 
-    async def complete(self, request: ChatRequest) -> Reply:
+    async def _answer(self, request: ChatRequest) -> tuple[aiohttp.ClientResponse, bytes]:
         resp = await self._post(request, stream=False)
         try:
             with transport_errors("upstream", "read"):
-                data = await resp.read()
+                return resp, await resp.read()
         finally:
             resp.release()
+
+    async def complete(self, request: ChatRequest) -> Reply:
+        request = self._effort.prepare(request)
+        resp, data = await self._answer(request)
+        if resp.status != 200:
+            again = self._effort.retry(request, resp.status, data)
+            if again is not None:
+                request = again
+                resp, data = await self._answer(request)
         if resp.status != 200:
             raise classify_openai(resp.status, resp.headers, data, self.ctx.clock.now())
         try:
@@ -109,10 +120,19 @@ class OpenAIProvider(Provider):
         return await post_embeddings(http, url, self._auth, body, self._timeouts[False], self.ctx.clock)
 
     async def _open(self, request: ChatRequest) -> aiohttp.ClientResponse:
+        """The 200 stream; an effort field the model refuses is dropped and sent again once."""
+        request = self._effort.prepare(request)
         resp = await self._post(request, stream=True)
-        if resp.status != 200:
-            raise classify_openai(resp.status, resp.headers, await error_body(resp), self.ctx.clock.now())
-        return resp
+        if resp.status == 200:
+            return resp
+        data = await error_body(resp)
+        again = self._effort.retry(request, resp.status, data)
+        if again is not None:
+            resp = await self._post(again, stream=True)
+            if resp.status == 200:
+                return resp
+            data = await error_body(resp)
+        raise classify_openai(resp.status, resp.headers, data, self.ctx.clock.now())
 
     async def _raw(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """`Raw` blocks of whole events as they arrive, then one `Usage`."""
