@@ -164,7 +164,15 @@ async def test_usage_and_status_survive_a_new_store_instance(open_store: Opener)
     for ok in (True, True, False):
         first.record_usage(
             UsageRecord(
-                DAY, int(NOW // 60), "alice", "acct", "gpt-4o", ok, prompt_tokens=10, completion_tokens=5
+                DAY,
+                int(NOW // 60),
+                "alice",
+                "acct",
+                "gpt-4o",
+                ok,
+                prompt_tokens=10,
+                completion_tokens=5,
+                usd_nanos=7,
             )
         )
     await first.update("acct", lambda _: AccountStatus(State.DISABLED, reason="by operator"))
@@ -177,6 +185,7 @@ async def test_usage_and_status_survive_a_new_store_instance(open_store: Opener)
         "prompt_tokens": 30,
         "completion_tokens": 15,
         "estimated": 0,
+        "usd_nanos": 21,
     }
     assert usage[DAY]["account"]["acct"]["requests"] == 3
     assert usage[DAY]["model"]["gpt-4o"]["requests"] == 3

@@ -23,6 +23,7 @@ from proxy.core.admission import (
     Refusal,
     Strategy,
 )
+from proxy.state.ledgers import ClientRegistry, Counters
 
 __all__ = [  # the admission types are re-exported: callers may keep importing them from here
     "RECOVERING",
@@ -54,9 +55,10 @@ class UsageRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    usd_nanos: int = 0  # estimated cost when `prices` are set (issue 12)
 
 
-USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated")
+USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated", "usd_nanos")
 UsageTable = dict[str, dict[str, dict[str, dict[str, int]]]]  # day -> dimension -> name -> field
 
 
@@ -64,6 +66,8 @@ class StateStore(ABC):
     """Shared pool state. Reads of status are local and cheap; writes are atomic."""
 
     degraded: bool = False  # true while a remote backend is unreachable
+    clients: ClientRegistry  # runtime client keys (proxy/clients/)
+    budgets: Counters  # budget counters per client and account and period (proxy/budget/)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect, load persisted state."""

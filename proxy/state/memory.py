@@ -26,6 +26,7 @@ from proxy.core.admission import (
     Strategy,
 )
 from proxy.state.base import USAGE_FIELDS, StateStore, UsageRecord, UsageTable
+from proxy.state.ledgers import MemoryClients, MemoryCounters
 from proxy.state.limiter import Limiter, Limiters
 from proxy.state.order import order
 
@@ -58,6 +59,8 @@ class MemoryStore(StateStore):
         self._changed = asyncio.Event()
         self._save_task: asyncio.Task[None] | None = None
         self._tokens = itertools.count(1)
+        self.clients: MemoryClients = MemoryClients(self._dirty)
+        self.budgets: MemoryCounters = MemoryCounters(clock.now, self._dirty)
 
     # -- lifecycle and persistence ---------------------------------------------------------
 
@@ -86,6 +89,8 @@ class MemoryStore(StateStore):
         if not isinstance(usage, dict):
             raise ValueError("usage is not a mapping")
         self._usage = usage
+        self.clients.load(raw.get("clients", {}))
+        self.budgets.load(raw.get("budgets", {}))
 
     async def close(self) -> None:
         if self._save_task is not None:
@@ -99,6 +104,8 @@ class MemoryStore(StateStore):
             "saved_at": self.clock.now(),
             "accounts": {k: v.to_dict() for k, v in self._status.items()},
             "usage": self._fold(),
+            "clients": self.clients.records,  # key digests only, never a key
+            "budgets": self.budgets.dump(),
         }
 
     def save_now(self) -> None:
@@ -249,7 +256,7 @@ class MemoryStore(StateStore):
         key = (record.day, record.client, record.account, record.model)
         row = self._pending.get(key)
         if row is None:
-            row = self._pending[key] = [0, 0, 0, 0, 0]
+            row = self._pending[key] = [0, 0, 0, 0, 0, 0]
         row[0] += 1
         row[2] += record.prompt_tokens
         row[3] += record.completion_tokens
@@ -257,6 +264,7 @@ class MemoryStore(StateStore):
             row[1] += 1
         if record.estimated:
             row[4] += 1
+        row[5] += record.usd_nanos
         minute = self._minutes.get(record.minute)
         if minute is None:
             minute = self._minutes[record.minute] = [0, 0]

@@ -15,6 +15,8 @@ class Keys:
         self.base = f"{prefix}{SCHEMA}:"
         self.events = f"{self.base}events"  # pub/sub: status changes and lease releases
         self.accounts = f"{self.base}accounts"  # set of account ids that have a status
+        self.clients = f"{self.base}clients"  # runtime clients: name -> record (key digest only)
+        self.client_keys = f"{self.base}client-keys"  # key digest -> client name
 
     def status(self, account_id: str) -> str:
         return f"{self.base}status:{account_id}"
@@ -39,3 +41,6 @@ class Keys:
 
     def minute(self, minute: int) -> str:
         return f"{self.base}minute:{minute}"
+
+    def budget(self, counter: str) -> str:
+        return f"{self.base}budget:{counter}"
