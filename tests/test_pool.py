@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import openai
 import orjson
 import pytest
 
+from proxy.clock import FakeClock
 from tests.conftest import ADMIN, ALICE, HUNG_AFTER, CountingClock, base_config, chat, until
 from tests.fakes.openai_upstream import Step, error_step
 
@@ -400,6 +402,20 @@ async def test_corrupt_snapshot_starts_clean(upstream, start_gateway, tmp_path, 
     assert set((await states(gw)).values()) == {"active"}
     assert "state snapshot unreadable" in caplog.text
     await gw.client().chat.completions.create(**chat())
+
+
+async def test_a_snapshot_from_an_older_version_keeps_its_usage_and_counts_on(
+    upstream, start_gateway, tmp_path
+):
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    old_row = {"requests": 5, "failures": 0, "prompt_tokens": 50, "completion_tokens": 7, "estimated": 0}
+    old = {"version": 1, "accounts": {}, "usage": {day: {"client": {"alice": old_row}}}}  # no usd_nanos
+    (tmp_path / "state.json").write_text(orjson.dumps(old).decode())
+    gw = await start_gateway(base_config(upstream), clock=FakeClock(time.time()))
+    await gw.client().chat.completions.create(**chat())
+    await gw.runner.cleanup()  # shutdown folds the tallies into the old rows and writes the snapshot
+    saved = orjson.loads((tmp_path / "state.json").read_bytes())
+    assert saved["usage"][day]["client"]["alice"]["requests"] == 6
 
 
 async def test_admin_routes_need_the_admin_key(upstream, start_gateway):

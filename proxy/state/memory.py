@@ -284,7 +284,7 @@ class MemoryStore(StateStore):
                     continue
                 row = table.setdefault(dimension, {}).setdefault(name, dict.fromkeys(USAGE_FIELDS, 0))
                 for field, count in zip(USAGE_FIELDS, counts, strict=True):
-                    row[field] += count
+                    row[field] = row.get(field, 0) + count  # a snapshot from before a field existed
         self._pending.clear()
         return self._usage
 
