@@ -14,7 +14,8 @@ from proxy.clock import Clock
 from proxy.config import Config
 from proxy.doors.anthropic import handlers as anthropic
 from proxy.gateway import Gateway
-from proxy.http import account_ops, admin, chat, embeddings, health, images, models, responses
+from proxy.http import account_ops, admin, chat, clients, embeddings, health, images, me, models, responses
+from proxy.http.callers import callers
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
 from proxy.http.streams import OpenStreams
@@ -25,7 +26,7 @@ SERVER = "pool-proxy"  # not aiohttp's default, which tells every caller the ver
 
 def create_app(config: Config, clock: Clock | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[edge(config.server.cors_origins)],
+        middlewares=[edge(config.server.cors_origins), callers],
         client_max_size=config.server.max_body,
     )
     app[GATEWAY] = Gateway(config, clock)
@@ -59,6 +60,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/reload", admin.reload)
     app.router.add_get("/admin/usage", admin.usage)
     app.router.add_get("/admin/activity", admin.activity)
+    clients.add_routes(app)
+    me.add_routes(app)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -28,6 +28,11 @@ def invalid_api_key(message: str = "Missing or invalid API key.") -> GatewayErro
     return GatewayError(401, ErrorKind.AUTHENTICATION, message, code="invalid_api_key")
 
 
+def budget_spent(message: str, retry_after: float) -> GatewayError:
+    """A client's own budget is used up (issue 12); nothing reached the pool."""
+    return GatewayError(429, ErrorKind.QUOTA, message, code="insufficient_quota", retry_after=retry_after)
+
+
 def model_not_allowed(model: str) -> GatewayError:
     message = f"This key may not use the model '{model}'."
     return GatewayError(403, ErrorKind.PERMISSION, message, code="model_not_allowed", param="model")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import hashlib
-import hmac
 import logging
-import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from proxy.budget.accounts import AccountBudgets
+from proxy.budget.ledger import Budgets
+from proxy.budget.prices import Prices
+from proxy.clients import Client, ClientDirectory
 from proxy.clock import Clock
-from proxy.config import ClientConfig, Config, ConfigError, load_config
+from proxy.config import Config, ConfigError, load_config
 from proxy.dispatch import Dispatcher
 from proxy.logs import Scrubber, scrub_log_handlers, unscrub_log_handlers
 from proxy.metrics import Metrics
@@ -24,44 +23,12 @@ from proxy.pool.health_check import HealthChecks
 from proxy.pool.manager import Account, AccountManager
 from proxy.providers import ProviderContext, build_provider
 from proxy.providers.base import new_session
-from proxy.state.base import ClientQuota, StateStore, UsageRecord
+from proxy.state.base import StateStore, UsageRecord
 from proxy.state.memory import MemoryStore
 
 log = logging.getLogger("pool_proxy")
 
-
-@dataclass(frozen=True)
-class Client:
-    config: ClientConfig
-    quota: ClientQuota
-    allowed: re.Pattern[str] | None
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def may_use(self, *models: str) -> bool:
-        return self.allowed is None or any(self.allowed.fullmatch(m) for m in models)
-
-
-class ClientDirectory:
-    """Client keys, looked up by digest and confirmed in constant time."""
-
-    def __init__(self, clients: tuple[ClientConfig, ...]) -> None:
-        self._by_digest: dict[bytes, Client] = {}
-        for c in clients:
-            allowed = None
-            if c.models is not None:
-                allowed = re.compile("|".join(fnmatch.translate(p) for p in c.models) or "$^")
-            client = Client(c, ClientQuota(c.name, c.rate_limit), allowed)
-            self._by_digest[hashlib.sha256(c.key.encode()).digest()] = client
-
-    def find(self, key: str) -> Client | None:
-        raw = key.encode()
-        client = self._by_digest.get(hashlib.sha256(raw).digest())
-        if client is None or not hmac.compare_digest(client.config.key.encode(), raw):
-            return None
-        return client
+__all__ = ["Client", "Gateway", "build_store"]  # Client: doors import it from here
 
 
 def build_store(config: Config, clock: Clock, metrics: Metrics | None) -> StateStore:
@@ -82,7 +49,12 @@ class Gateway:
         self.store = build_store(config, self.clock, self.metrics)
         self.manager = AccountManager(config.pool, self.store, self.clock)
         self.dispatcher = Dispatcher(self.manager, config.model_fallbacks)
-        self.clients = ClientDirectory(config.clients)
+        self.clients = ClientDirectory(config.clients, self.store.clients, self.clock, config.source)
+        self.budgets = Budgets(
+            self.store.budgets, self.clock, config.pool.budget_timezone, Prices(config.prices)
+        )
+        self.account_budgets = AccountBudgets(self.budgets, self.manager)
+        self.manager.after_outcome.append(self.account_budgets.after_call)
         self.scrubber = Scrubber(config.secrets())  # this gateway's secrets, masked in logs and admin
         self.overrides = Overrides(self.store, self.clock, config.admin_key)
         metrics = self.metrics
@@ -121,6 +93,7 @@ class Gateway:
             task.cancel()
         await self.health.close()
         await self.notifier.close()
+        await self.budgets.close()
         await self.store.close()
         if self.ctx is not None:
             await self.ctx.session.close()
@@ -159,12 +132,13 @@ class Gateway:
         fresh = load_config(Path(source))
         before = set(self.manager.accounts)
         self.config = _with_live_parts(self.config, fresh)
-        self.clients = ClientDirectory(self.config.clients)
         self.overrides = Overrides(self.store, self.clock, self.config.admin_key)
         self.notifier.config = self.config.notify
         self.dispatcher.fallbacks.table = self.config.model_fallbacks
         if self.ctx is not None:
             self.notifier.start(self.ctx.session)
+        self.clients = ClientDirectory(self.config.clients, self.store.clients, self.clock, source)
+        self.budgets.prices = Prices(self.config.prices)
         await self._install(self.config)
         after = set(self.manager.accounts)
         log.warning(
@@ -225,8 +199,24 @@ class Gateway:
                 prompt_tokens=prompt,
                 completion_tokens=completion,
                 estimated=estimated,
+                usd_nanos=self.budgets.prices.nanos(model, prompt, completion) if self.budgets.prices else 0,
             )
         )
+        self._charge(client, account, model, ok, prompt, completion)
+
+    def _charge(
+        self, name: str, account: str | None, model: str, ok: bool, prompt: int, completion: int
+    ) -> None:
+        """Budgets hear every finished request: the client's and the account's tokens."""
+        client = self.clients.named(name)
+        if client is not None:
+            budget = client.budget
+            self.budgets.charge(
+                "client", name, budget, model, (prompt, completion), request=ok and budget is None
+            )
+            self.budgets.touch("client", name)
+        if account:
+            self.account_budgets.charge(account, model, prompt, completion)
 
 
 def _with_live_parts(current: Config, fresh: Config) -> Config:
@@ -241,4 +231,5 @@ def _with_live_parts(current: Config, fresh: Config) -> Config:
         model_fallbacks=fresh.model_fallbacks,
         notify=fresh.notify,
         admin_key=fresh.admin_key or current.admin_key,
+        prices=fresh.prices,
     )

@@ -22,6 +22,8 @@ from proxy.pool.status import State
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 
+MAX_CLIENT_LABELS = 1000
+
 AccountStatesReader = Callable[[], Iterable[tuple[str, str, str]]]
 
 
@@ -122,6 +124,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.client_changes = Counter(
+            "pool_proxy_client_changes",
+            "Changes to runtime clients through the admin API, by action",
+            ["action"],
+            registry=self.registry,
+        )
         self.store_errors = Counter(
             "pool_proxy_state_store_errors",
             "Failed calls to the state store backend",
@@ -145,6 +153,12 @@ class Metrics:
         self.models = frozenset(models)
         self.clients = frozenset(clients)
         self._labels.clear()
+
+    def add_client(self, name: str) -> None:
+        """A runtime client gets its own label (names only, never keys; bounded)."""
+        if name not in self.clients and len(self.clients) < MAX_CLIENT_LABELS:
+            self.clients = self.clients | {name}
+            self._labels.clear()
 
     def model_label(self, model: str | None) -> str:
         if not model:

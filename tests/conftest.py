@@ -29,6 +29,12 @@ ALICE = "sk-test-alice-0123456789"
 BOB = "sk-test-bob-0123456789"
 ADMIN = "admin-secret-0123456789"
 
+# The first_byte_timeout / stream_idle_timeout of a test whose upstream hangs or stalls.
+# The hung path waits it out once; a healthy answer in the same test (the account failed
+# over to, the content before a stall) must never meet it, even on a machine too busy
+# to answer a loopback request in a few hundred milliseconds.
+HUNG_AFTER = "2s"
+
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     """Run an aiohttp app on a free loopback port; returns the runner and base URL."""

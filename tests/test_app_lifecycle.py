@@ -76,9 +76,10 @@ async def equal(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
 
 
-async def test_an_embedded_app_ends_a_stream_held_past_the_grace_with_an_error_event(upstream):
+async def test_an_embedded_app_ends_a_stream_held_past_the_grace_with_an_error_event(upstream, tmp_path):
     upstream.default = Step("cut", text="one two three four")  # sends "one two", then never more
-    raw = base_config(upstream, accounts=1, server={"shutdown_grace": "300ms"})
+    state = {"path": str(tmp_path / "state.json")}  # not the working directory's snapshot
+    raw = base_config(upstream, accounts=1, server={"shutdown_grace": "300ms"}, state=state)
     runner, url = await serve(create_app(parse_config(raw), FakeClock()))
     async with aiohttp.ClientSession() as http:
         resp = await http.post(

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from proxy.core.events import Finish, TextDelta, Usage
-from tests.conftest import base_config, chat
+from tests.conftest import HUNG_AFTER, base_config, chat
 from tests.fakes.mammouth import FakeMammouth, Step
 from tests.provider_kit import events_of, provider_of, request
 
@@ -18,7 +18,7 @@ PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 
 def mammouth_config(fake: FakeMammouth, *sessions: str, **account: Any) -> dict[str, Any]:
-    config = base_config(accounts=0, pool={"first_byte_timeout": "500ms", "failure_threshold": 1})
+    config = base_config(accounts=0, pool={"failure_threshold": 1})
     config["accounts"] = [
         {"id": f"mammouth-{i}", "provider": "mammouth", "cookie": s, "base_url": fake.url, **account}
         for i, s in enumerate(sessions or ("auth-a",), start=1)
@@ -193,7 +193,10 @@ async def test_failure_rests_the_account_and_the_next_one_answers(
     mammouth, start_gateway, step, state, stream
 ):
     mammouth.script("auth-a", step)
-    gw = await start_gateway(mammouth_config(mammouth, "auth-a", "auth-b"))
+    config = mammouth_config(mammouth, "auth-a", "auth-b")
+    if step.kind == "hang":
+        config["pool"]["first_byte_timeout"] = HUNG_AFTER
+    gw = await start_gateway(config)
     client = gw.client()
     if stream:
         chunks = [c async for c in await client.chat.completions.create(**chat("gpt-5", stream=True))]

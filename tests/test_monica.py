@@ -12,7 +12,7 @@ from proxy.core.events import Finish, ReasoningDelta, TextDelta, Usage
 from proxy.outcome import OutcomeKind, UpstreamError
 from proxy.providers.monica import draw, uploads
 from proxy.providers.monica.body import PREAMBLE_CLOSE, PREAMBLE_OPEN
-from tests.conftest import base_config, chat
+from tests.conftest import HUNG_AFTER, base_config, chat
 from tests.fakes.monica import FakeMonica, Step
 from tests.provider_kit import events_of, provider_of, request
 
@@ -27,7 +27,7 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def monica_config(fake: FakeMonica, *sessions: str, **account: Any) -> dict[str, Any]:
-    config = base_config(accounts=0, pool={"first_byte_timeout": "500ms", "failure_threshold": 1})
+    config = base_config(accounts=0, pool={"failure_threshold": 1})
     config["accounts"] = [
         {"id": f"monica-{i}", "provider": "monica", "cookie": s, "base_url": fake.url, **account}
         for i, s in enumerate(sessions or ("sess-a",), start=1)
@@ -346,7 +346,10 @@ FAILURES = [
 @pytest.mark.parametrize(("step", "state"), FAILURES)
 async def test_failure_rests_the_account_and_the_next_one_answers(monica, start_gateway, step, state, stream):
     monica.script("sess-a", step)
-    gw = await start_gateway(monica_config(monica, "sess-a", "sess-b"))
+    config = monica_config(monica, "sess-a", "sess-b")
+    if step.kind == "hang":
+        config["pool"]["first_byte_timeout"] = HUNG_AFTER
+    gw = await start_gateway(config)
     client = gw.client()
     if stream:
         chunks = [c async for c in await client.chat.completions.create(**chat("gpt-4o", stream=True))]
@@ -365,7 +368,7 @@ async def test_failure_rests_the_account_and_the_next_one_answers(monica, start_
 async def test_a_stream_that_stalls_after_content_ends_with_an_error_event(monica, start_gateway):
     monica.script("sess-a", Step("stall"))
     config = monica_config(monica, "sess-a", "sess-b")
-    config["pool"]["stream_idle_timeout"] = "300ms"
+    config["pool"]["stream_idle_timeout"] = HUNG_AFTER
     gw = await start_gateway(config)
     stream = await gw.client().chat.completions.create(**chat("gpt-4o", stream=True))
     received = []
@@ -418,7 +421,7 @@ async def test_provider_complete_keeps_reasoning_apart(monica):
 
 async def test_provider_stream_that_stalls_after_content_raises_a_timeout(monica):
     monica.script("sess-a", Step("stall"))
-    async with provider_of(monica_account(monica), stream_idle_timeout="300ms") as provider:
+    async with provider_of(monica_account(monica), stream_idle_timeout=HUNG_AFTER) as provider:
         stream = provider.stream(request(chat("gpt-4o", stream=True)))
         assert await anext(stream) == TextDelta("Hello")
         with pytest.raises(UpstreamError) as caught:

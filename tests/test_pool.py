@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import openai
 import orjson
 import pytest
 
-from tests.conftest import ADMIN, ALICE, CountingClock, base_config, chat, until
+from proxy.clock import FakeClock
+from tests.conftest import ADMIN, ALICE, HUNG_AFTER, CountingClock, base_config, chat, until
 from tests.fakes.openai_upstream import Step, error_step
 
 KEY = {i: f"sk-upstream-{i}-secretvalue" for i in range(1, 4)}
@@ -156,7 +158,7 @@ async def test_stream_fails_over_on_upstream_error(upstream, start_gateway):
 async def test_hung_upstream_times_out_and_fails_over(upstream, start_gateway):
     upstream.script(KEY[1], Step("hang"))
     # the hung account costs this long; the one that answers must never be cut by it
-    gw = await start_gateway(base_config(upstream, pool={"first_byte_timeout": "1s"}))
+    gw = await start_gateway(base_config(upstream, pool={"first_byte_timeout": HUNG_AFTER}))
     stream = await gw.client().chat.completions.create(**chat(), stream=True)
     assert (
         "".join([c.choices[0].delta.content or "" async for c in stream]) == "Hello from the fake upstream!"
@@ -210,7 +212,7 @@ async def test_failure_after_first_byte_ends_stream_with_error_event(upstream, s
 
 async def test_stalled_stream_is_cut_after_stream_idle_timeout(upstream, start_gateway):
     upstream.script(KEY[1], Step("cut", text="one two three four"))
-    gw = await start_gateway(base_config(upstream, pool={"stream_idle_timeout": "300ms"}))
+    gw = await start_gateway(base_config(upstream, pool={"stream_idle_timeout": HUNG_AFTER}))
     async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
         raw = await resp.read()
     assert b'"upstream_error"' in raw and raw.endswith(b"data: [DONE]\n\n")
@@ -400,6 +402,20 @@ async def test_corrupt_snapshot_starts_clean(upstream, start_gateway, tmp_path, 
     assert set((await states(gw)).values()) == {"active"}
     assert "state snapshot unreadable" in caplog.text
     await gw.client().chat.completions.create(**chat())
+
+
+async def test_a_snapshot_from_an_older_version_keeps_its_usage_and_counts_on(
+    upstream, start_gateway, tmp_path
+):
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    old_row = {"requests": 5, "failures": 0, "prompt_tokens": 50, "completion_tokens": 7, "estimated": 0}
+    old = {"version": 1, "accounts": {}, "usage": {day: {"client": {"alice": old_row}}}}  # no usd_nanos
+    (tmp_path / "state.json").write_text(orjson.dumps(old).decode())
+    gw = await start_gateway(base_config(upstream), clock=FakeClock(time.time()))
+    await gw.client().chat.completions.create(**chat())
+    await gw.runner.cleanup()  # shutdown folds the tallies into the old rows and writes the snapshot
+    saved = orjson.loads((tmp_path / "state.json").read_bytes())
+    assert saved["usage"][day]["client"]["alice"]["requests"] == 6
 
 
 async def test_admin_routes_need_the_admin_key(upstream, start_gateway):

@@ -46,7 +46,7 @@ async def replicas(
     config["state"] = {
         "backend": "redis",
         "redis_url": private_redis.url,
-        "redis_timeout": "200ms",
+        "redis_timeout": "500ms",  # a hung Redis is still found out at once; a busy one is no outage
         "lease_ttl": f"{LEASE_TTL}s",
     }
     config["server"] = {"shutdown_grace": "1s"}

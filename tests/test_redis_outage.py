@@ -13,7 +13,13 @@ from tests.conftest import GatewayFactory, Running, base_config, chat, until
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.redis_server import PrivateRedis
 
-REDIS_TIMEOUT = 0.1
+# Long enough that a healthy Redis on a busy machine never looks like an outage: a killed
+# Redis refuses connections at once, so the outage does not wait on it anyway.
+REDIS_TIMEOUT = 2.0
+# A request during the outage costs at most a few redis_timeouts before it is served from
+# local state, plus the upstream's answer with room for a busy machine. A gateway that
+# waited on the dead Redis without its timeout would hang for good.
+NO_HANG = REDIS_TIMEOUT * 3 + 5.0
 
 
 @pytest.fixture
@@ -57,7 +63,7 @@ async def test_requests_keep_working_through_a_redis_outage_and_state_is_shared_
     private_redis.stop()
     for gateway in (a, b):
         for _ in range(3):
-            assert await ask(gateway) < REDIS_TIMEOUT * 3 + 0.5  # redis_timeout + upstream, no hang
+            assert await ask(gateway) < NO_HANG
         body = await readiness(gateway)
         assert body["degraded"] is True and body["status"] == "ready"
     outages = [r for r in caplog.records if r.getMessage().startswith("redis unreachable")]
@@ -73,13 +79,13 @@ async def test_requests_keep_working_through_a_redis_outage_and_state_is_shared_
         async def recovered(gateway: Running = gateway) -> bool:
             return (await readiness(gateway))["degraded"] is False
 
-        await until(recovered, timeout=5.0)
+        await until(recovered)
     # ... and is pushed to Redis on resynchronisation, so B sees it now.
-    await until(lambda: b.gateway.store.status("acct-1").state.value == "disabled", timeout=3.0)
+    await until(lambda: b.gateway.store.status("acct-1").state.value == "disabled")
     upstream.seen.clear()
     for _ in range(3):
         await ask(b)
     assert set(upstream.keys_seen()) == {"sk-upstream-2-secretvalue"}
     # State is shared again in both directions.
     await b.admin("POST", "/admin/accounts/acct-1/enable")
-    await until(lambda: a.gateway.store.status("acct-1").state.value == "active", timeout=3.0)
+    await until(lambda: a.gateway.store.status("acct-1").state.value == "active")

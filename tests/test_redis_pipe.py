@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError, ResponseError
 
 from proxy.state.redis.pipe import Pipe
 from proxy.state.redis.target import FAILURES, connect, parse_target
+from tests.conftest import until
 from tests.fakes.redis_server import REDIS_URL, PrivateRedis, PrivateSentinel, redis_prefix
 
 __all__ = ["redis_prefix"]  # the fixture
@@ -126,11 +127,12 @@ async def test_a_call_given_up_does_not_shift_later_replies(redis_prefix: str) -
     pipe, client = await pipe_to(REDIS_URL)
     key = f"{redis_prefix}list"
     try:
+        assert await pipe.execute("PING") == b"PONG"  # connected: the BLPOP below is sent at once
         with pytest.raises(TimeoutError):  # the store's deadline, around a call that blocks
             async with asyncio.timeout(0.05):
-                await pipe.execute("BLPOP", key, 5)
+                await pipe.execute("BLPOP", key, 60)
         later = [asyncio.ensure_future(pipe.execute("ECHO", f"later-{i}")) for i in range(10)]
-        await asyncio.sleep(0.05)
+        assert await client.ping()  # a round trip on another connection while they are out
         assert not any(call.done() for call in later)  # queued behind the BLPOP
         await client.lpush(key, "item")  # BLPOP answers now, to nobody
         assert await asyncio.gather(*later) == [f"later-{i}".encode() for i in range(10)]
@@ -144,21 +146,26 @@ async def test_a_stopped_server_is_dropped_after_a_while_and_reconnected(
     private_redis: PrivateRedis,
 ) -> None:
     assert private_redis.process is not None
-    pipe, client = await pipe_to(private_redis.url, timeout=0.1)  # dead after 5 x 0.1 s silent
+    pipe, client = await pipe_to(private_redis.url, timeout=0.5)  # dead after 5 x 0.5 s silent
     try:
         assert await pipe.execute("ECHO", "x") == b"x"
         first = pipe._conn
         assert first is not None
         os.kill(private_redis.process.pid, signal.SIGSTOP)
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.1):
-                await pipe.execute("ECHO", "a")
+
+        async def give_up() -> None:
+            with pytest.raises(TimeoutError):  # the caller's deadline, short of the pipe's
+                async with asyncio.timeout(0.1):
+                    await pipe.execute("ECHO", "a")
+
+        await give_up()
         assert pipe._conn is first and first.transport is not None  # one slow reply: kept
-        await asyncio.sleep(0.5)
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.1):
-                await pipe.execute("ECHO", "b")
-        assert first.transport is None  # silent for 0.7 s while owing replies: dropped
+
+        async def dropped() -> bool:
+            await give_up()
+            return first.transport is None
+
+        await until(dropped)  # once silent for 2.5 s while owing replies, a give-up drops it
         os.kill(private_redis.process.pid, signal.SIGCONT)
         assert await pipe.execute("ECHO", "c") == b"c"
         assert pipe._conn is not first
@@ -172,8 +179,10 @@ async def test_connection_loss_fails_pending_calls_and_the_next_call_reconnects(
 ) -> None:
     pipe, client = await pipe_to(private_redis.url)
     try:
-        pending = asyncio.ensure_future(pipe.execute("BLPOP", "nothing", 10))
-        await asyncio.sleep(0.05)
+        assert await pipe.execute("PING") == b"PONG"  # connected: the BLPOP below is sent at once
+        pending = asyncio.ensure_future(pipe.execute("BLPOP", "nothing", 60))
+        assert await client.ping()  # a round trip on another connection while it is out
+        assert not pending.done()
         private_redis.stop()
         with pytest.raises(ConnectionError) as lost:
             await pending

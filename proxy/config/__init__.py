@@ -9,11 +9,13 @@ from proxy.config.load import (
 )
 from proxy.config.model import (
     AccountConfig,
+    Budget,
     ClientConfig,
     Config,
     LoggingConfig,
     MetricsConfig,
     PoolConfig,
+    Price,
     RateLimit,
     ServerConfig,
     StateConfig,
@@ -23,12 +25,14 @@ from proxy.config.values import mask, parse_duration, parse_size
 
 __all__ = [
     "AccountConfig",
+    "Budget",
     "ClientConfig",
     "Config",
     "ConfigError",
     "LoggingConfig",
     "MetricsConfig",
     "PoolConfig",
+    "Price",
     "RateLimit",
     "ServerConfig",
     "StateConfig",

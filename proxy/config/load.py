@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import yaml
 
-from proxy.config import operations
+from proxy.config import budgets, operations
 from proxy.config.model import (
     PROVIDER_KINDS,
     AccountConfig,
@@ -86,6 +86,7 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
     logging = _logging(root.child("logging"))
     fallbacks = operations.model_fallbacks(root.child("model_fallbacks"))
     notify = operations.notify(root.child("notify"))
+    prices = budgets.prices(root.child("prices"))
     root.done()
     if errors:
         raise ConfigError(errors)
@@ -102,6 +103,7 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
         logging=logging,
         model_fallbacks=fallbacks,
         notify=notify,
+        prices=prices,
         source=source,
     )
 
@@ -139,7 +141,7 @@ def _server(r: Reader) -> ServerConfig:
     return server
 
 
-def _rate_limit(r: Reader, name: str) -> RateLimit | None:
+def rate_limit(r: Reader, name: str) -> RateLimit | None:
     if not r.has(name):
         r.seen.add(name)
         return None
@@ -164,8 +166,10 @@ def _clients(root: Reader, errors: list[str]) -> list[ClientConfig]:
             ClientConfig(
                 name=name,
                 key=key,
-                rate_limit=_rate_limit(r, "rate_limit"),
+                rate_limit=rate_limit(r, "rate_limit"),
                 models=r.str_list("models"),
+                budget=budgets.budget(r),
+                expires_at=budgets.expires_at(r),
             )
         )
         r.done()
@@ -203,6 +207,7 @@ def _pool(r: Reader) -> PoolConfig:
         ),
         health_check=operations.health_check(r.child("health_check")),
         sticky=operations.sticky(r.child("sticky")),
+        budget_timezone=budgets.timezone(r),
     )
     if pool.cooldown_max < pool.cooldown:
         r.error(r.key("cooldown_max"), "must be at least pool.cooldown")
@@ -221,11 +226,12 @@ def _account(r: Reader) -> AccountConfig:
         api_key=r.text("api_key"),
         custom_bot_uid=r.text("custom_bot_uid"),
         reasoning=cast(Reasoning, r.choice("reasoning", "content", ("content", "think_tags"))),
-        rate_limit=_rate_limit(r, "rate_limit"),
+        rate_limit=rate_limit(r, "rate_limit"),
         max_concurrency=r.integer("max_concurrency", 0) or None,
         models=r.str_list("models"),
         weight=r.integer("weight", 1),
         tls_verify=r.flag("tls_verify", True),
+        budget=budgets.budget(r),
     )
     if provider in ("monica", "mammouth") and not account.cookie:
         r.error(r.key("cookie"), f"is required for provider {provider}")

@@ -11,6 +11,7 @@ Strategy = Literal["round_robin", "least_busy", "random"]
 ToolPolicy = Literal["emulate", "drop", "reject"]
 Reasoning = Literal["content", "think_tags"]
 Backend = Literal["memory", "redis"]
+Period = Literal["day", "month"]
 
 PROVIDER_KINDS = ("monica", "mammouth", "openai", "demo")
 
@@ -21,6 +22,29 @@ class RateLimit:
 
     rate: float
     burst: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much a client or an account may use per period (None = no limit on that measure)."""
+
+    period: Period = "day"
+    requests: int | None = None
+    tokens: int | None = None
+    usd: float | None = None
+
+    def limits(self) -> dict[str, float]:
+        found = {"requests": self.requests, "tokens": self.tokens, "usd": self.usd}
+        return {k: v for k, v in found.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens for the models matching `pattern` (a glob)."""
+
+    pattern: str
+    input: float
+    output: float
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,8 @@ class ClientConfig:
     key: str
     rate_limit: RateLimit | None = None
     models: tuple[str, ...] | None = None  # glob allow-list; None = everything
+    budget: Budget | None = None
+    expires_at: float | None = None  # epoch seconds
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,7 @@ class PoolConfig:
     unsupported_tools: ToolPolicy = "emulate"  # prompt-based tool calling (proxy/tools)
     health_check: HealthCheckConfig = field(default_factory=HealthCheckConfig)
     sticky: StickyConfig = field(default_factory=StickyConfig)
+    budget_timezone: str = "UTC"  # budget periods start at midnight (or the 1st) here
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,7 @@ class AccountConfig:
     models: tuple[str, ...] | None = None  # None = the provider's own table
     weight: int = 1
     tls_verify: bool = True
+    budget: Budget | None = None
 
     @property
     def secret(self) -> str:
@@ -144,6 +172,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     model_fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    prices: tuple[Price, ...] = ()
     source: str = "defaults"  # a file path, "environment" or "demo"
 
     def secrets(self) -> list[str]:

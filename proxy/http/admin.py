@@ -98,9 +98,11 @@ async def usage(request: web.Request) -> web.Response:
     day = first
     while day <= last:
         for name, counts in sorted(table.get(day.isoformat(), {}).get(group, {}).items()):
-            rows.append({"day": day.isoformat(), group: name, **{f: counts.get(f, 0) for f in USAGE_FIELDS}})
+            row = {"day": day.isoformat(), group: name, **{f: counts.get(f, 0) for f in USAGE_FIELDS}}
+            rows.append({**row, "usd": counts.get("usd_nanos", 0) / 1_000_000_000})
         day += timedelta(days=1)
-    totals = {f: sum(int(r[f]) for r in rows) for f in USAGE_FIELDS}
+    totals: dict[str, float] = {f: sum(int(r[f]) for r in rows) for f in USAGE_FIELDS}
+    totals["usd"] = totals["usd_nanos"] / 1_000_000_000
     return _json(
         gateway,
         {

@@ -8,17 +8,20 @@ from aiohttp import web
 
 from proxy.errors import invalid_api_key, not_found
 from proxy.gateway import Client, Gateway
+from proxy.http.callers import CLIENT, REFUSED, UNKNOWN_KEY, presented_key
 
-
-def presented_key(request: web.Request) -> str:
-    """Bearer (OpenAI SDKs, ANTHROPIC_AUTH_TOKEN) or x-api-key (Anthropic SDKs' default)."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.headers.get("x-api-key", "").strip()
+__all__ = ["authenticate", "presented_key", "require_admin"]
 
 
 def authenticate(request: web.Request, gateway: Gateway) -> Client:
+    """The caller's client, as the `callers` middleware found it (runtime keys, expiry,
+    budget); config keys are checked here too, for routes the middleware does not see."""
+    found: Client | None = request.get(CLIENT)
+    if found is not None:
+        return found
+    refused = request.get(REFUSED)
+    if refused is not None:
+        raise refused
     key = presented_key(request)
     if not key:
         raise invalid_api_key(
@@ -27,7 +30,10 @@ def authenticate(request: web.Request, gateway: Gateway) -> Client:
         )
     client = gateway.clients.find(key)
     if client is None:
-        raise invalid_api_key("Invalid API key: it matches no client of this gateway.")
+        raise invalid_api_key(UNKNOWN_KEY)
+    refusal = client.refusal(gateway.clock.now())
+    if refusal is not None:
+        raise invalid_api_key(refusal)
     return client
 
 

@@ -23,6 +23,7 @@ from proxy.core.errors import ErrorKind, GatewayError
 from proxy.core.events import Reply, Usage
 from proxy.dispatch import Trace, attempts_summary
 from proxy.gateway import Client, Gateway
+from proxy.http.callers import REFUSED, REFUSED_CLIENT
 from proxy.http.keys import GATEWAY, request_id
 from proxy.providers.usage import estimate_usage, prompt_text
 from proxy.request import ChatRequest
@@ -44,6 +45,7 @@ class Exchange:
         "kind",
         "model",
         "overhead",
+        "refused",
         "request_id",
         "started",
         "status",
@@ -57,7 +59,7 @@ class Exchange:
         self.door = door
         self.gateway: Gateway = request.app[GATEWAY]
         self.status = 200
-        self.client: Client | None = None
+        self.client: Client | None = request.get(REFUSED_CLIENT)  # named in the log even if refused
         self.chat: ChatRequest | None = None
         self.model: str | None = None  # as the client named it
         self.trace = Trace(request_id=self.request_id)
@@ -67,6 +69,7 @@ class Exchange:
         self.answer = ""  # collected only for the body log
         self.error = ""
         self.kind: ErrorKind | None = None
+        self.refused = REFUSED in request  # the callers step refused the key or its budget
         request[EXCHANGE] = self
 
     async def __aenter__(self) -> Exchange:
@@ -141,6 +144,8 @@ class Exchange:
             )
             if self.status == 429 and trace.granted is None:  # refused before any upstream call
                 kind = "client" if self.kind is ErrorKind.RATE_LIMITED else "pool"
+                if self.refused:
+                    kind = "budget"  # the client's own budget, refused before the pool (callers.py)
                 gateway.metrics.rejections.labels(kind).inc()
         if client and self.model and (trace.attempts or self.status < 400):
             gateway.record(

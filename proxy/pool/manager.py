@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -76,6 +76,7 @@ class AccountManager:
         self._candidates: dict[tuple[Account, ...], tuple[Candidate, ...]] = {}
         self.on_state: list[StateListener] = []
         self.on_outcome: list[OutcomeListener] = []
+        self.after_outcome: list[Callable[[Account, Outcome], Awaitable[None]]] = []  # awaited
 
     # -- the pool's membership ---------------------------------------------------------------
 
@@ -176,6 +177,8 @@ class AccountManager:
                 for listener in self.on_outcome:
                     listener(granted.account, outcome)
                 await self.report(granted.lease.account_id, outcome, probe=granted.lease.probe)
+                for hook in self.after_outcome:
+                    await hook(granted.account, outcome)
         finally:
             await self.store.release(granted.lease)
 

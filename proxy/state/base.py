@@ -24,6 +24,7 @@ from proxy.core.admission import (
     Refusal,
     Strategy,
 )
+from proxy.state.ledgers import ClientRegistry, Counters
 
 __all__ = [  # the admission types are re-exported: callers may keep importing them from here
     "RECOVERING",
@@ -57,6 +58,7 @@ class UsageRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    usd_nanos: int = 0  # estimated cost when `prices` are set (issue 12)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Sticky:
     ttl: float
 
 
-USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated")
+USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated", "usd_nanos")
 UsageTable = dict[str, dict[str, dict[str, dict[str, int]]]]  # day -> dimension -> name -> field
 
 
@@ -97,6 +99,8 @@ class StateStore(ABC):
 
     degraded: bool = False  # true while a remote backend is unreachable
     on_credential: Callable[[str], None] | None = None  # another replica replaced a credential
+    clients: ClientRegistry  # runtime client keys (proxy/clients/)
+    budgets: Counters  # budget counters per client and account and period (proxy/budget/)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect, load persisted state."""

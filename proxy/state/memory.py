@@ -34,6 +34,7 @@ from proxy.state.base import (
     UsageRecord,
     UsageTable,
 )
+from proxy.state.ledgers import MemoryClients, MemoryCounters
 from proxy.state.limiter import Limiter, Limiters
 from proxy.state.order import order
 
@@ -71,6 +72,8 @@ class MemoryStore(StateStore):
         self._sticky: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (account, until)
         self._locks: dict[str, float] = {}  # name -> monotonic expiry
         self.read_only = False  # `check --probe` next to a running gateway: read, never write
+        self.clients: MemoryClients = MemoryClients(self._dirty)
+        self.budgets: MemoryCounters = MemoryCounters(clock.now, self._dirty)
 
     # -- lifecycle and persistence ---------------------------------------------------------
 
@@ -101,6 +104,8 @@ class MemoryStore(StateStore):
         if not isinstance(usage, dict):
             raise ValueError("usage is not a mapping")
         self._usage = usage
+        self.clients.load(raw.get("clients", {}))
+        self.budgets.load(raw.get("budgets", {}))
 
     async def close(self) -> None:
         if self._save_task is not None:
@@ -115,6 +120,8 @@ class MemoryStore(StateStore):
             "accounts": {k: v.to_dict() for k, v in self._status.items()},
             "credentials": {k: v.to_dict() for k, v in self._credentials.items()},
             "usage": self._fold(),
+            "clients": self.clients.records,  # key digests only, never a key
+            "budgets": self.budgets.dump(),
         }
 
     def save_now(self) -> None:
@@ -311,7 +318,7 @@ class MemoryStore(StateStore):
         key = (record.day, record.client, record.account, record.model)
         row = self._pending.get(key)
         if row is None:
-            row = self._pending[key] = [0, 0, 0, 0, 0]
+            row = self._pending[key] = [0, 0, 0, 0, 0, 0]
         row[0] += 1
         row[2] += record.prompt_tokens
         row[3] += record.completion_tokens
@@ -319,6 +326,7 @@ class MemoryStore(StateStore):
             row[1] += 1
         if record.estimated:
             row[4] += 1
+        row[5] += record.usd_nanos
         minute = self._minutes.get(record.minute)
         if minute is None:
             minute = self._minutes[record.minute] = [0, 0]
@@ -338,7 +346,7 @@ class MemoryStore(StateStore):
                     continue
                 row = table.setdefault(dimension, {}).setdefault(name, dict.fromkeys(USAGE_FIELDS, 0))
                 for field, count in zip(USAGE_FIELDS, counts, strict=True):
-                    row[field] += count
+                    row[field] = row.get(field, 0) + count  # a snapshot from before a field existed
         self._pending.clear()
         return self._usage
 

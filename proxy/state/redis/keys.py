@@ -16,6 +16,8 @@ class Keys:
         self.events = f"{self.base}events"  # pub/sub: status changes and lease releases
         self.accounts = f"{self.base}accounts"  # set of account ids that have a status
         self.credentials = f"{self.base}credentials"  # hash: account id -> sealed override
+        self.clients = f"{self.base}clients"  # runtime clients: name -> record (key digest only)
+        self.client_keys = f"{self.base}client-keys"  # key digest -> client name
 
     def status(self, account_id: str) -> str:
         return f"{self.base}status:{account_id}"
@@ -46,3 +48,6 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.base}lock:{name}"
+
+    def budget(self, counter: str) -> str:
+        return f"{self.base}budget:{counter}"

@@ -9,7 +9,8 @@ Redis answers again. `RedisStore` is a facade over rooms, one idea each:
 - `changes.py`   waking waiters, and other replicas' events by pub/sub;
 - `statuses.py`  account statuses and this replica's cache of them;
 - `leases.py`    concurrency leases: admit, batched release, keep-alive, counts;
-- `usage.py`     the usage ledger, batched.
+- `usage.py`     the usage ledger, batched;
+- `ledgers.py`   runtime client keys and budget counters (read in Redis, never cached).
 
 A new kind of shared counter (budgets, sticky conversations) gets a room of its own
 built like `usage.py`, with `resync()` and `close()`, listed in `self.rooms`; the
@@ -34,6 +35,7 @@ from proxy.state.redis.changes import LISTEN_POLL, Changes, Subscriber
 from proxy.state.redis.credentials import Credentials
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.leases import Leases
+from proxy.state.redis.ledgers import RedisClients, RedisCounters
 from proxy.state.redis.link import Link, Unavailable
 from proxy.state.redis.pipe import Pipe
 from proxy.state.redis.scripts import Scripts
@@ -78,6 +80,8 @@ class RedisStore(StateStore):
         self.usage_ledger = Usage(self.redis, self.keys, self.link, clock)
         self.credentials = Credentials(self.redis, self.keys, self.link, self._credential_changed)
         self.rooms: tuple[Room, ...] = (self.statuses, self.leases, self.usage_ledger, self.credentials)
+        self.clients = RedisClients(self.redis, self.keys, self.link, self.fallback.clients)
+        self.budgets = RedisCounters(self.redis, self.keys, self.link, self.fallback.budgets)
         self.subscriber = Subscriber(
             self._listener,
             self.keys.events,

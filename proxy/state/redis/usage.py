@@ -100,6 +100,7 @@ class UsageBatch:
             record.prompt_tokens,
             record.completion_tokens,
             1 if record.estimated else 0,
+            record.usd_nanos,
         )
         day = self.days.setdefault(record.day, {})
         for dimension, name in (

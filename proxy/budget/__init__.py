@@ -1,0 +1,1 @@
+"""Budgets for clients and accounts: periods, prices and the counters that enforce them."""

@@ -1,0 +1,57 @@
+"""Account budgets: pace an account under the allowance its upstream gives it.
+
+Each answered call counts against `accounts[].budget`; tokens are added when the
+request's usage is known. At the limit the account becomes `exhausted` with reason
+`budget` until the period resets, so admission skips it without calling the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from proxy.budget.ledger import Budgets, limits
+from proxy.config.model import Budget
+from proxy.outcome import Outcome, OutcomeKind
+from proxy.pool.manager import Account, AccountManager
+from proxy.state.ledgers import Counts
+
+REASON = "budget"
+
+
+class AccountBudgets:
+    def __init__(self, budgets: Budgets, manager: AccountManager) -> None:
+        self.budgets = budgets
+        self.manager = manager
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    async def after_call(self, account: Account, outcome: Outcome) -> None:
+        """Awaited by the manager after each call, so the next admission already sees it."""
+        budget = account.config.budget
+        if budget is None or not outcome.ok:
+            return
+        key, w = self.budgets.key("account", account.id, budget.period)
+        counts = await self.budgets.counters.add(key, {"requests": 1}, w.resets_at)
+        await self._check(account.id, budget, counts, w.resets_at)
+
+    def charge(self, account_id: str, model: str, prompt: int, completion: int) -> None:
+        account = self.manager.accounts.get(account_id)
+        if account is None or account.config.budget is None:
+            return
+        budget = account.config.budget
+        task = self.budgets.charge("account", account_id, budget, model, (prompt, completion), request=False)
+        if task is None:
+            return
+        check = asyncio.get_running_loop().create_task(self._after_charge(account_id, budget, task))
+        self._pending.add(check)
+        check.add_done_callback(self._pending.discard)
+
+    async def _after_charge(self, account_id: str, budget: Budget, charged: asyncio.Task[Counts]) -> None:
+        counts = await charged
+        _, w = self.budgets.key("account", account_id, budget.period)
+        await self._check(account_id, budget, counts, w.resets_at)
+
+    async def _check(self, account_id: str, budget: Budget, counts: Counts, resets_at: float) -> None:
+        if any(counts.get(field, 0) >= limit for field, limit in limits(budget).items()):
+            spent = Outcome(OutcomeKind.QUOTA_EXHAUSTED, REASON, reset_at=resets_at)
+            await self.manager.report(account_id, spent)

@@ -1,0 +1,251 @@
+"""Client and account budgets against the store's counters (issue 12).
+
+A client's requests are taken atomically with the check (`admit`), before anything
+reaches the pool, and given back if the request is then refused or fails; so a
+request counts only when it was answered, and replicas on one Redis never let a client
+past its requests budget. Tokens and cost are known only after the answer: they are
+charged then (`charge`), so one request may overshoot a tokens or usd budget by its
+own size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from proxy.budget.period import Window, describe_reset, window
+from proxy.budget.prices import NANOS, Prices
+from proxy.clock import Clock
+from proxy.config.model import Budget, Period
+from proxy.state.ledgers import Counters, Counts
+
+log = logging.getLogger("pool_proxy.budget")
+
+SEEN_FOR = 400 * 86400.0  # seconds a client's last use is remembered
+TOUCH_EVERY = 5.0  # seconds: last use is written at most this often per subject and replica
+FLUSH_EVERY = 1.0  # seconds: counts of subjects without a budget are written in batches
+UNITS = {"requests": "requests", "tokens": "tokens", "usd": "USD"}
+
+
+def limits(budget: Budget) -> dict[str, int]:
+    """The budget as counter fields (USD in nano-dollars)."""
+    found = budget.limits()
+    out = {k: int(v) for k, v in found.items() if k != "usd"}
+    if "usd" in found:
+        out["usd_nanos"] = round(found["usd"] * NANOS)
+    return out
+
+
+def used(counts: Counts) -> dict[str, float]:
+    return {
+        "requests": counts.get("requests", 0),
+        "tokens": counts.get("tokens", 0),
+        "usd": counts.get("usd_nanos", 0) / NANOS,
+    }
+
+
+@dataclass(frozen=True)
+class Spent:
+    """A budget at its limit: what the 429 says, and how long until it resets."""
+
+    measure: str  # requests | tokens | usd
+    limit: float
+    period: Period
+    resets_at: float
+    reset_text: str
+    retry_after: float
+
+    def message(self, who: str) -> str:
+        unit = UNITS[self.measure]
+        amount = f"{self.limit:g} {unit[:-1] if self.limit == 1 and unit.endswith('s') else unit}"
+        return (
+            f"{who} has used its budget of {amount} per {self.period}; "
+            f"it resets at {self.reset_text} (in {_span(self.retry_after)})."
+        )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a subject stands in its current period (for /v1/me and the admin list)."""
+
+    period: Period
+    resets_at: float
+    used: dict[str, float]
+    last_used_at: float | None
+
+    def to_dict(self, budget: Budget | None) -> dict[str, Any]:
+        return {
+            "budget": _budget_dict(budget),
+            "period": self.period,
+            "used": self.used,
+            "resets_at": self.resets_at,
+            "last_used_at": self.last_used_at,
+        }
+
+
+class Budgets:
+    def __init__(self, counters: Counters, clock: Clock, timezone: str, prices: Prices) -> None:
+        self.counters = counters
+        self.clock = clock
+        self.zone = ZoneInfo(timezone)
+        self.prices = prices
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._touched: dict[str, float] = {}
+        self._batch: dict[str, tuple[float, Counts]] = {}  # key -> (expires_at, amounts)
+        self._flusher: asyncio.Task[None] | None = None
+
+    def window(self, period: Period) -> Window:
+        return window(self.clock.now(), period, self.zone)
+
+    def key(self, subject: str, name: str, period: Period) -> tuple[str, Window]:
+        w = self.window(period)
+        return f"{subject}:{name}:{w.label}", w
+
+    async def admit(self, subject: str, name: str, budget: Budget | None) -> Spent | None:
+        """Take one request from the budget, or say which limit is reached (nothing taken)."""
+        if budget is None:
+            return None
+        if self._pending:  # this replica's charges land before it decides
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        key, w = self.key(subject, name, budget.period)
+        refused = await self.counters.admit(key, limits(budget), {"requests": 1}, w.resets_at)
+        if refused is None:
+            return None
+        measure = "usd" if refused == "usd_nanos" else refused
+        return Spent(
+            measure,
+            budget.limits()[measure],
+            budget.period,
+            w.resets_at,
+            describe_reset(w.resets_at, self.zone),
+            max(1.0, w.resets_at - self.clock.now()),
+        )
+
+    async def give_back(self, subject: str, name: str, budget: Budget | None) -> None:
+        """A request that was taken but then refused or failed does not count."""
+        if budget is not None:
+            key, w = self.key(subject, name, budget.period)
+            await self.counters.add(key, {"requests": -1}, w.resets_at)
+
+    def charge(
+        self,
+        subject: str,
+        name: str,
+        budget: Budget | None,
+        model: str,
+        tokens: tuple[int, int],
+        *,
+        request: bool,
+    ) -> asyncio.Task[Counts] | None:
+        """Count an answer's tokens (and cost), and the request itself when `request`
+        (a budget's requests were already taken by `admit`). Runs in the background: at
+        once for a budget (the next admission waits for it), else in the next batch."""
+        prompt, completion = tokens
+        amounts = {"tokens": prompt + completion}
+        if request:
+            amounts["requests"] = 1
+        if self.prices:
+            amounts["usd_nanos"] = self.prices.nanos(model, prompt, completion)
+        if not any(amounts.values()):
+            return None
+        key, w = self.key(subject, name, budget.period if budget else "day")
+        if budget is None:
+            self._later(key, amounts, w.resets_at)
+            return None
+        task = asyncio.get_running_loop().create_task(self.counters.add(key, amounts, w.resets_at))
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _later(self, key: str, amounts: Counts, expires_at: float) -> None:
+        _, counts = self._batch.get(key) or (expires_at, {})
+        for field, amount in amounts.items():
+            if field == "last_used":
+                counts[field] = max(counts.get(field, 0), amount)
+            else:
+                counts[field] = counts.get(field, 0) + amount
+        self._batch[key] = (expires_at, counts)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._batch = self._batch, {}
+        for key, (expires_at, amounts) in batch.items():
+            try:
+                await self.counters.add(key, amounts, expires_at)
+            except Exception as exc:  # a store outage is the store's to report; keep serving
+                log.warning("budget counts not written", extra={"error": repr(exc)})
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        await self.settle()
+
+    def touch(self, subject: str, name: str) -> None:
+        now = self.clock.now()
+        key = f"{subject}:{name}:seen"
+        if now - self._touched.get(key, -TOUCH_EVERY) < TOUCH_EVERY:
+            return
+        if len(self._touched) > 10_000:
+            self._touched.clear()
+        self._touched[key] = now
+        self._later(key, {"last_used": int(now)}, now + SEEN_FOR)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("budget charge failed", extra={"error": repr(task.exception())})
+
+    async def settle(self) -> None:
+        """Write this replica's batch and wait for its charges in flight."""
+        await self.flush()
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def standing(self, subject: str, name: str, budget: Budget | None) -> Standing:
+        await self.settle()
+        period: Period = budget.period if budget else "day"
+        key, w = self.key(subject, name, period)
+        counts, seen = await self.counters.read([key, f"{subject}:{name}:seen"])
+        last = seen.get("last_used")
+        return Standing(period, w.resets_at, used(counts), float(last) if last else None)
+
+    async def standings(self, subject: str, budgets: Mapping[str, Budget | None]) -> dict[str, Standing]:
+        """Many subjects at once (one round trip on Redis)."""
+        await self.settle()
+        keys, windows = [], []
+        for name, budget in budgets.items():
+            period: Period = budget.period if budget else "day"
+            key, w = self.key(subject, name, period)
+            keys += [key, f"{subject}:{name}:seen"]
+            windows.append((name, period, w))
+        rows = await self.counters.read(keys)
+        out = {}
+        for i, (name, period, w) in enumerate(windows):
+            last = rows[2 * i + 1].get("last_used")
+            out[name] = Standing(period, w.resets_at, used(rows[2 * i]), float(last) if last else None)
+        return out
+
+
+def _budget_dict(budget: Budget | None) -> dict[str, Any] | None:
+    return {"period": budget.period, **budget.limits()} if budget else None
+
+
+def _span(seconds: float) -> str:
+    hours, rest = divmod(int(seconds + 0.999), 3600)
+    minutes = rest // 60
+    if hours >= 48:
+        return f"{hours // 24} days"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{max(1, minutes)} min" if rest >= 60 else f"{rest} s"
