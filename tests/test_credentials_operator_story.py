@@ -72,7 +72,7 @@ async def test_logged_out_cookie_alert_paste_test_active_on_both_replicas(
 
         await sign_in(page, a.url, ADMIN)
         await page.locator('#accounts tr[data-account="monica-1"][data-state="invalid"]').wait_for()
-        await page.get_by_role("button", name="new cookie for monica-1").click()
+        await page.get_by_role("button", name="paste cookie for monica-1").click()
         await page.get_by_role("textbox", name="New cookie for monica-1").fill(NEW)
         await page.get_by_role("button", name="Save").click()
         await page.locator('#accounts tr[data-account="monica-1"][data-state="active"]').wait_for()

@@ -33,7 +33,7 @@ async def test_paste_a_new_cookie_then_test_the_account(monica: FakeMonica, star
     await row.wait_for()
     assert await row_state(page, "monica-1") == "invalid"
 
-    await page.get_by_role("button", name="new cookie for monica-1").click()
+    await page.get_by_role("button", name="paste cookie for monica-1").click()
     await page.get_by_role("textbox", name="New cookie for monica-1").fill(f"session_id={NEW}")
     await page.get_by_role("button", name="Save").click()
     await page.locator('#accounts tr[data-account="monica-1"][data-state="active"]').wait_for()
@@ -53,7 +53,7 @@ async def test_an_empty_paste_is_refused_with_the_reason(
     gw = await start_gateway(monica_config(monica))
     await sign_in(page, gw.url, ADMIN)
     await page.locator('#accounts tr[data-account="monica-1"]').wait_for()
-    await page.get_by_role("button", name="new cookie for monica-1").click()
+    await page.get_by_role("button", name="paste cookie for monica-1").click()
     await page.get_by_role("textbox", name="New cookie for monica-1").fill("   ")
     await page.get_by_role("button", name="Save").click()
     await page.get_by_text("the credential was not saved").wait_for()
