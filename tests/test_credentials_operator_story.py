@@ -87,4 +87,6 @@ async def test_logged_out_cookie_alert_paste_test_active_on_both_replicas(
         async with http.post(f"{b.url}/v1/chat/completions", json=chat("gpt-4o"), headers=headers) as resp:
             assert resp.status == 200
         assert monica.sessions_seen()[-2:] == [NEW, NEW]  # the test, then b's request
-        await until(lambda: webhook.events() == ["invalid", "pool_empty", "recovered"])
+        await until(lambda: "recovered" in webhook.events(), timeout=15)
+        assert webhook.events()[:2] == ["invalid", "pool_empty"]
+        assert webhook.events().count("recovered") == 1
