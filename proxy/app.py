@@ -14,7 +14,7 @@ from proxy.clock import Clock
 from proxy.config import Config
 from proxy.doors.anthropic import handlers as anthropic
 from proxy.gateway import Gateway
-from proxy.http import admin, chat, clients, embeddings, health, images, me, models, responses
+from proxy.http import account_ops, admin, chat, clients, embeddings, health, images, me, models, responses
 from proxy.http.callers import callers
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
@@ -54,6 +54,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", admin.metrics)
     app.router.add_get("/admin", admin.dashboard)
     app.router.add_get("/admin/accounts", admin.accounts)
+    app.router.add_put("/admin/accounts/{id}/credential", account_ops.put_credential)
+    app.router.add_post("/admin/accounts/{id}/test", account_ops.test_account)
     app.router.add_post("/admin/accounts/{id}/{action}", admin.account_action)
     app.router.add_post("/admin/reload", admin.reload)
     app.router.add_get("/admin/usage", admin.usage)

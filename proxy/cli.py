@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import sys
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int)
     check = commands.add_parser("check", help="validate the config and print the pool")
     check.add_argument("--config")
+    check.add_argument(
+        "--probe", action="store_true", help="also send one real test request through every account"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(find_config_path(args.config))
@@ -41,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {error}", file=sys.stderr)
         return 1
     if args.command == "check":
-        return _check(config)
+        status = _check(config)
+        return status or (asyncio.run(_probe(config)) if args.probe else 0)
     server = config.server
     config = replace(
         config, server=replace(server, host=args.host or server.host, port=args.port or server.port)
@@ -58,6 +63,37 @@ def _check(config: Config) -> int:
     for alias, target in config.model_aliases.items():
         print(f"  alias {alias} -> {target}{'  (glob)' if is_glob(alias) else ''}")
     return 0
+
+
+async def _probe(config: Config) -> int:
+    """The account test on every account, as a table; 1 if any account failed it."""
+    from proxy.gateway import Gateway
+    from proxy.pool.checkup import check_account
+    from proxy.state.memory import MemoryStore
+
+    setup_logging(replace(config.logging, level="error", file=None), config.secrets())
+    gateway = Gateway(config)
+    if isinstance(gateway.store, MemoryStore):
+        gateway.store.read_only = True  # the running gateway owns the snapshot file
+    await gateway.start()
+    try:
+        accounts = list(gateway.manager.accounts.values())
+        results = await asyncio.gather(*(check_account(gateway.manager, a) for a in accounts))
+    finally:
+        await gateway.close()
+    print(f"\n  {'account':<20} {'provider':<9} {'outcome':<16} {'latency':>8}  reason")
+    for account, result in zip(accounts, results, strict=True):
+        latency = f"{result.latency_ms} ms" if result.latency_ms is not None else "-"
+        print(
+            f"  {account.id:<20} {account.config.provider:<9} {result.outcome:<16} {latency:>8}  "
+            f"{result.reason}"
+        )
+    failed = [r.account for r in results if not r.ok]
+    print(
+        f"\n{len(results) - len(failed)} of {len(results)} account(s) passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
 
 
 def _serve(config: Config) -> int:

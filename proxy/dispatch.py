@@ -22,9 +22,11 @@ from proxy.errors import (
     upstream_timeout,
 )
 from proxy.outcome import OK, Outcome, OutcomeKind, UpstreamError, transient
+from proxy.pool.fallbacks import Fallbacks
 from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
+from proxy.pool.sticky import sticky_for
 from proxy.request import ChatRequest
-from proxy.state.base import ClientQuota, ClientWindow
+from proxy.state.base import ClientQuota, ClientWindow, Sticky
 from proxy.tools.policy import Route, calls_tools, route
 
 T = TypeVar("T")
@@ -41,6 +43,7 @@ class Trace:
     granted: Granted | None = None
     client_window: ClientWindow | None = None  # the client's rate window, for the door's headers
     request_id: str | None = None  # for the log lines written below the door
+    fallback: str | None = None  # the model that served instead of the one asked for
 
     @property
     def account(self) -> str | None:
@@ -59,6 +62,7 @@ class Attempts:
     accounts: tuple[Account, ...]
     client: ClientQuota | None
     trace: Trace
+    sticky: Sticky | None = None
     tried: set[str] = field(default_factory=set)
 
 
@@ -73,8 +77,9 @@ class OpenStream:
 
 
 class Dispatcher:
-    def __init__(self, manager: AccountManager) -> None:
+    def __init__(self, manager: AccountManager, fallbacks: dict[str, tuple[str, ...]] | None = None) -> None:
         self.manager = manager
+        self.fallbacks = Fallbacks(fallbacks or {}, manager)
 
     def plan(self, request: ChatRequest) -> tuple[Account, ...]:
         """The accounts that may take this request, or the 4xx that says why none can."""
@@ -129,6 +134,7 @@ class Dispatcher:
                 client,
                 frozenset(attempts.tried),
                 attempts.trace.saw_window,
+                attempts.sticky,
             )
         except NoMoreAccounts:
             return None
@@ -142,12 +148,28 @@ class Dispatcher:
             attempts.trace.client_window = granted.client
         return granted
 
-    async def complete(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> Reply:
-        def call(account: Account) -> Awaitable[Reply]:
-            chosen = self._route(request, account, trace)
-            return chosen.provider.complete(chosen.request)
+    def _sticky(self, request: ChatRequest, client: ClientQuota | None) -> Sticky | None:
+        return sticky_for(self.manager.pool.sticky, client.name if client else "", request)
 
-        return await self.run(request.model, self.plan(request), call, client, trace)
+    async def complete(
+        self,
+        request: ChatRequest,
+        client: ClientQuota | None,
+        trace: Trace,
+        *,
+        may_use: Callable[[str], bool] | None = None,
+    ) -> Reply:
+        """A non-streaming answer; on a model's fallback when every account of it rests."""
+
+        async def one(chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None) -> Reply:
+            def call(account: Account) -> Awaitable[Reply]:
+                chosen = self._route(chat, account, trace)
+                return chosen.provider.complete(chosen.request)
+
+            sticky = self._sticky(chat, client)
+            return await self.run(chat.model, accounts, call, quota, trace, sticky=sticky)
+
+        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
 
     async def run(
         self,
@@ -156,10 +178,12 @@ class Dispatcher:
         call: Callable[[Account], Awaitable[T]],
         client: ClientQuota | None,
         trace: Trace,
+        *,
+        sticky: Sticky | None = None,
     ) -> T:
         """`call` on one account after another until one succeeds (any non-streaming call)."""
         last: UpstreamError | None = None
-        attempts = Attempts(cursor_key, accounts, client, trace)
+        attempts = Attempts(cursor_key, accounts, client, trace, sticky)
         while (granted := await self._next(attempts)) is not None:
             started = time.perf_counter()
             outcome: Outcome | None = None
@@ -176,11 +200,36 @@ class Dispatcher:
                 await self.manager.finish(granted, outcome)
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
 
-    async def open_stream(self, request: ChatRequest, client: ClientQuota | None, trace: Trace) -> OpenStream:
+    async def open_stream(
+        self,
+        request: ChatRequest,
+        client: ClientQuota | None,
+        trace: Trace,
+        *,
+        may_use: Callable[[str], bool] | None = None,
+    ) -> OpenStream:
+        """A stream that produced content; on a model's fallback when every account of it rests."""
+
+        async def one(
+            chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None
+        ) -> OpenStream:
+            sticky = self._sticky(chat, client)
+            return await self._open_stream(chat, accounts, quota, trace, sticky)
+
+        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
+
+    async def _open_stream(
+        self,
+        request: ChatRequest,
+        accounts: tuple[Account, ...],
+        client: ClientQuota | None,
+        trace: Trace,
+        sticky: Sticky | None,
+    ) -> OpenStream:
         """The first account whose stream produced content (a `Usage` alone is none)."""
         last: UpstreamError | None = None
         timeout = self.manager.pool.first_byte_timeout
-        attempts = Attempts(request.model, self.plan(request), client, trace)
+        attempts = Attempts(request.model, accounts, client, trace, sticky)
         while (granted := await self._next(attempts)) is not None:
             chosen = self._route(request, granted.account, trace)
             events = chosen.provider.stream(chosen.request)

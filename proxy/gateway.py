@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -15,6 +16,10 @@ from proxy.config import Config, ConfigError, load_config
 from proxy.dispatch import Dispatcher
 from proxy.logs import Scrubber, scrub_log_handlers, unscrub_log_handlers
 from proxy.metrics import Metrics
+from proxy.notify import Notifier
+from proxy.pool.alerts import Alerts
+from proxy.pool.credentials import Overrides
+from proxy.pool.health_check import HealthChecks
 from proxy.pool.manager import Account, AccountManager
 from proxy.providers import ProviderContext, build_provider
 from proxy.providers.base import new_session
@@ -43,7 +48,7 @@ class Gateway:
         self.metrics = Metrics() if config.metrics.enabled else None
         self.store = build_store(config, self.clock, self.metrics)
         self.manager = AccountManager(config.pool, self.store, self.clock)
-        self.dispatcher = Dispatcher(self.manager)
+        self.dispatcher = Dispatcher(self.manager, config.model_fallbacks)
         self.clients = ClientDirectory(config.clients, self.store.clients, self.clock, config.source)
         self.budgets = Budgets(
             self.store.budgets, self.clock, config.pool.budget_timezone, Prices(config.prices)
@@ -51,6 +56,15 @@ class Gateway:
         self.account_budgets = AccountBudgets(self.budgets, self.manager)
         self.manager.after_outcome.append(self.account_budgets.after_call)
         self.scrubber = Scrubber(config.secrets())  # this gateway's secrets, masked in logs and admin
+        self.overrides = Overrides(self.store, self.clock, config.admin_key)
+        metrics = self.metrics
+        count = (lambda result: metrics.webhook_events.labels(result).inc()) if metrics else None
+        self.notifier = Notifier(config.notify, self.clock, self.scrubber, count)
+        self.manager.on_state.append(Alerts(self.manager, self.notifier).on_state)
+        self.health = HealthChecks(self.manager, config.pool.health_check)
+        self.store.on_credential = self._credential_changed
+        self._installing = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         self.ctx: ProviderContext | None = None
         self.started_at = time.time()
         self._minute, self._day = -1, ""
@@ -64,7 +78,9 @@ class Gateway:
             allow_private_fetch=self.config.server.allow_private_fetch,
         )
         await self.store.start()
+        self.notifier.start(self.ctx.session)
         await self._install(self.config)
+        self.health.start()
         if self.metrics is not None:
             metrics = self.metrics
             metrics.watch_accounts(self._account_states)
@@ -73,6 +89,10 @@ class Gateway:
             )
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await self.health.close()
+        await self.notifier.close()
         await self.budgets.close()
         await self.store.close()
         if self.ctx is not None:
@@ -81,10 +101,16 @@ class Gateway:
         unscrub_log_handlers(self.scrubber)
 
     async def _install(self, config: Config) -> None:
+        async with self._installing:  # a reload and a replica's credential change may overlap
+            await self._install_now(config)
+
+    async def _install_now(self, config: Config) -> None:
         assert self.ctx is not None
+        await self.overrides.drop_stale(config.accounts)
         old = self.manager.accounts
         accounts = []
-        for account_config in config.accounts:
+        for configured in config.accounts:
+            account_config = self.overrides.effective(configured)
             kept = old.get(account_config.id)
             if kept is not None and kept.config == account_config:
                 accounts.append(kept)  # unchanged: keep its provider (and fetched models)
@@ -93,7 +119,7 @@ class Gateway:
             await provider.start()
             accounts.append(Account(account_config, provider))
         await self.manager.set_accounts(accounts)
-        self.scrubber.set(config.secrets())
+        self.scrubber.set([*config.secrets(), *self.overrides.secrets(config.accounts)])
         if self.metrics is not None:
             models = {m for a in accounts for m in a.provider.listed_models()}
             self.metrics.configure(models | set(config.model_aliases), [c.name for c in config.clients])
@@ -106,6 +132,11 @@ class Gateway:
         fresh = load_config(Path(source))
         before = set(self.manager.accounts)
         self.config = _with_live_parts(self.config, fresh)
+        self.overrides = Overrides(self.store, self.clock, self.config.admin_key)
+        self.notifier.config = self.config.notify
+        self.dispatcher.fallbacks.table = self.config.model_fallbacks
+        if self.ctx is not None:
+            self.notifier.start(self.ctx.session)
         self.clients = ClientDirectory(self.config.clients, self.store.clients, self.clock, source)
         self.budgets.prices = Prices(self.config.prices)
         await self._install(self.config)
@@ -119,6 +150,20 @@ class Gateway:
             "added": sorted(after - before),
             "removed": sorted(before - after),
         }
+
+    async def replace_credential(self, account_id: str, body: dict[str, object]) -> None:
+        """An operator pasted a new credential: seal it, share it, and use it here now."""
+        configured = next(a for a in self.config.accounts if a.id == account_id)
+        await self.overrides.put(configured, body)
+        await self._install(self.config)
+
+    def _credential_changed(self, account_id: str) -> None:
+        """Another replica replaced a credential: pick it up without waiting for a request."""
+        if self.ctx is None:
+            return  # not started yet: start() installs with what the store holds
+        task = asyncio.get_running_loop().create_task(self._install(self.config))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _account_states(self) -> list[tuple[str, str, str]]:
         return [
@@ -183,6 +228,8 @@ def _with_live_parts(current: Config, fresh: Config) -> Config:
         accounts=fresh.accounts,
         clients=fresh.clients or current.clients,
         model_aliases=fresh.model_aliases,
+        model_fallbacks=fresh.model_fallbacks,
+        notify=fresh.notify,
         admin_key=fresh.admin_key or current.admin_key,
         prices=fresh.prices,
     )

@@ -136,6 +136,12 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.webhook_events = Counter(
+            "pool_proxy_webhook_events",
+            "Alert webhook events, by result (sent, failed after retries, dropped)",
+            ["result"],
+            registry=self.registry,
+        )
 
     def watch_accounts(self, read: AccountStatesReader) -> None:
         self.account_states = read

@@ -34,6 +34,7 @@ class ChatRequest:
     needs: Needs
     raw: bytes = b""  # the original bytes, reused when nothing changes
     passthrough: bool = False  # the OpenAI door relays an OpenAI upstream's own bytes (Raw events)
+    session: str | None = None  # the client's conversation id (x-session-id, prompt_cache_key)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -74,6 +75,7 @@ class ChatRequest:
             has_tools=False,
             needs=self.needs,
             passthrough=self.passthrough,
+            session=self.session,
         )
         self._cache["without_tools"] = stripped
         return stripped
@@ -161,6 +163,9 @@ def chat_request(body: dict[str, Any], aliases: dict[str, str], raw: bytes = b""
     if options is not None and not isinstance(options, dict):
         raise invalid_request("'stream_options' must be an object.", "stream_options")
     _check_optional(body)
+    session = body.get("prompt_cache_key")
+    if session is not None and not isinstance(session, str):
+        raise invalid_request("'prompt_cache_key' must be a string.", "prompt_cache_key")
     tools = check_output_fields(body)
     choice = body.get("tool_choice")
     forced = isinstance(choice, dict) or choice == "required"
@@ -173,6 +178,7 @@ def chat_request(body: dict[str, Any], aliases: dict[str, str], raw: bytes = b""
         has_tools=bool(tools) or bool(body.get("functions")),
         needs=Needs(tools=bool(tools) and forced, vision=vision),
         raw=raw,
+        session=session or None,
     )
 
 

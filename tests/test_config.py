@@ -223,6 +223,7 @@ def test_example_config_is_valid_and_shows_every_key() -> None:
         "state": model.StateConfig,
         "metrics": model.MetricsConfig,
         "logging": model.LoggingConfig,
+        "notify": model.NotifyConfig,
     }
     missing = [
         f"{name}.{f.name}"

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import yaml
 
-from proxy.config import budgets
+from proxy.config import budgets, operations
 from proxy.config.model import (
     PROVIDER_KINDS,
     AccountConfig,
@@ -84,6 +84,8 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
     state = _state(root.child("state"))
     metrics = _metrics(root.child("metrics"))
     logging = _logging(root.child("logging"))
+    fallbacks = operations.model_fallbacks(root.child("model_fallbacks"))
+    notify = operations.notify(root.child("notify"))
     prices = budgets.prices(root.child("prices"))
     root.done()
     if errors:
@@ -99,6 +101,8 @@ def parse_config(raw: object, *, source: str = "inline", base_dir: Path | None =
         state=state,
         metrics=metrics,
         logging=logging,
+        model_fallbacks=fallbacks,
+        notify=notify,
         prices=prices,
         source=source,
     )
@@ -201,6 +205,8 @@ def _pool(r: Reader) -> PoolConfig:
             ToolPolicy,
             r.choice("unsupported_tools", d.unsupported_tools, ToolPolicy.__args__),  # type: ignore[attr-defined]
         ),
+        health_check=operations.health_check(r.child("health_check")),
+        sticky=operations.sticky(r.child("sticky")),
         budget_timezone=budgets.timezone(r),
     )
     if pool.cooldown_max < pool.cooldown:

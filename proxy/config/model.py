@@ -68,6 +68,30 @@ class ClientConfig:
 
 
 @dataclass(frozen=True)
+class HealthCheckConfig:
+    """Scheduled account tests of resting accounts; off while `every` is None."""
+
+    every: float | None = None
+    states: tuple[str, ...] = ("invalid", "exhausted")
+
+
+@dataclass(frozen=True)
+class StickyConfig:
+    """Keep one conversation on the account that served its start."""
+
+    enabled: bool = False
+    ttl: float = 3600.0
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Where account and pool events are POSTed; off while `webhook` is None."""
+
+    webhook: str | None = None
+    events: tuple[str, ...] = ("invalid", "exhausted", "recovered", "pool_empty", "budget")
+
+
+@dataclass(frozen=True)
 class PoolConfig:
     strategy: Strategy = "round_robin"
     max_attempts: int = 3
@@ -79,6 +103,8 @@ class PoolConfig:
     first_byte_timeout: float = 60.0
     stream_idle_timeout: float = 120.0
     unsupported_tools: ToolPolicy = "emulate"  # prompt-based tool calling (proxy/tools)
+    health_check: HealthCheckConfig = field(default_factory=HealthCheckConfig)
+    sticky: StickyConfig = field(default_factory=StickyConfig)
     budget_timezone: str = "UTC"  # budget periods start at midnight (or the 1st) here
 
 
@@ -144,6 +170,8 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    model_fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     prices: tuple[Price, ...] = ()
     source: str = "defaults"  # a file path, "environment" or "demo"
 
@@ -152,6 +180,8 @@ class Config:
         found = [c.key for c in self.clients] + [a.secret for a in self.accounts]
         found += [s for a in self.accounts for s in url_secrets(a.base_url)]
         found += url_secrets(self.state.redis_url)
+        if self.notify.webhook:  # a Slack or Discord hook URL is itself the credential
+            found.append(self.notify.webhook)
         if self.admin_key:
             found.append(self.admin_key)
         return [s for s in found if s]

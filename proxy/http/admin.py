@@ -14,6 +14,7 @@ from proxy.config import ConfigError
 from proxy.core.errors import ErrorKind, GatewayError
 from proxy.errors import invalid_request, not_found
 from proxy.gateway import Gateway
+from proxy.http.account_ops import describe
 from proxy.http.auth import require_admin
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.state.base import USAGE_FIELDS
@@ -32,7 +33,7 @@ def _json(gateway: Gateway, data: Any, status: int = 200) -> web.Response:
 async def accounts(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     require_admin(request, gateway)
-    rows = [gateway.manager.describe(a) for a in gateway.manager.accounts.values()]
+    rows = [describe(gateway, a) for a in gateway.manager.accounts.values()]
     return _json(
         gateway,
         {
@@ -55,7 +56,7 @@ async def account_action(request: web.Request) -> web.Response:
     if account is None:
         raise not_found(f"No account '{account_id}'.", "account_not_found")
     await gateway.manager.set_state(account_id, action)
-    return _json(gateway, gateway.manager.describe(account))
+    return _json(gateway, describe(gateway, account))
 
 
 async def reload(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from proxy.errors import model_not_allowed
 from proxy.http.auth import authenticate
 from proxy.http.exchange import Exchange
 from proxy.http.relay import relay
+from proxy.pool.fallbacks import served_as
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -21,8 +22,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ex.for_chat(chat)
         if not client.may_use(chat.requested_model, chat.model):
             raise model_not_allowed(chat.requested_model)
-        if chat.stream:
-            return await relay(request, ex, chat, CHAT.stream_encoder(chat))
-        reply = await gateway.dispatcher.complete(chat, client.quota, ex.trace)
+        chat.session = request.headers.get("x-session-id") or chat.session  # pool.sticky
+        if chat.stream:  # the encoder is made once the serving model is known (a fallback's)
+            return await relay(request, ex, chat, CHAT.stream_encoder)
+        reply = await gateway.dispatcher.complete(chat, client.quota, ex.trace, may_use=client.may_use)
         usage = ex.replied(reply)
-        return CHAT.reply_response(chat, reply, usage, ex.headers())
+        return CHAT.reply_response(served_as(chat, ex.trace), reply, usage, ex.headers())

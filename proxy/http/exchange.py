@@ -122,6 +122,8 @@ class Exchange:
             headers["x-pool-proxy-dropped"] = "tools"
         if self.trace.emulated_tools:
             headers["x-pool-proxy-tools"] = "emulated"
+        if self.trace.fallback:
+            headers["x-pool-proxy-fallback"] = self.trace.fallback
         return headers
 
     def _measure(self) -> None:

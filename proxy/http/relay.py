@@ -9,7 +9,7 @@ released however the stream ends, the client hanging up included.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -22,6 +22,7 @@ from proxy.http.middleware import edge_headers
 from proxy.http.sse import EventStream
 from proxy.http.streams import OpenStream
 from proxy.outcome import OK, Outcome, UpstreamError
+from proxy.pool.fallbacks import served_as
 from proxy.request import ChatRequest
 
 
@@ -81,11 +82,18 @@ def _ends_answer(event: Event) -> bool:
 
 
 async def relay(
-    request: web.Request, ex: Exchange, chat: ChatRequest, encoder: StreamEncoder
+    request: web.Request,
+    ex: Exchange,
+    chat: ChatRequest,
+    encoder: StreamEncoder | Callable[[ChatRequest], StreamEncoder],
 ) -> web.StreamResponse:
+    """`encoder` may be the door's encoder factory: it is then given the request as the
+    model that served it (a fallback's), so the stream names that model."""
     assert ex.client is not None
     gateway = ex.gateway
-    opened = await gateway.dispatcher.open_stream(chat, ex.client.quota, ex.trace)
+    opened = await gateway.dispatcher.open_stream(chat, ex.client.quota, ex.trace, may_use=ex.client.may_use)
+    if callable(encoder):
+        encoder = encoder(served_as(chat, ex.trace))
     outcome: Outcome | None = None  # None: the account is not to blame (the client left)
     sender: Sender | None = None
     streams = request.app[STREAMS]

@@ -20,8 +20,9 @@ async def responses(request: web.Request) -> web.StreamResponse:
         ex.for_chat(chat)
         if not client.may_use(chat.requested_model, chat.model):
             raise model_not_allowed(chat.requested_model)
+        chat.session = request.headers.get("x-session-id") or chat.session  # pool.sticky
         if chat.stream:
             return await relay(request, ex, chat, RESPONSES.stream_encoder(parsed))
-        reply = await gateway.dispatcher.complete(chat, client.quota, ex.trace)
+        reply = await gateway.dispatcher.complete(chat, client.quota, ex.trace, may_use=client.may_use)
         usage = ex.replied(reply)
         return RESPONSES.reply_response(parsed, reply, usage, ex.headers())

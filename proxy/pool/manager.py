@@ -31,7 +31,7 @@ from proxy.outcome import Outcome
 from proxy.pool.status import apply_outcome, fingerprint
 from proxy.pool.verdict import unavailable, verdict
 from proxy.providers.base import Provider
-from proxy.state.base import StateStore
+from proxy.state.base import StateStore, Sticky
 
 log = logging.getLogger("pool_proxy.pool")
 
@@ -125,6 +125,7 @@ class AccountManager:
         client: ClientQuota | None,
         exclude: frozenset[str],
         on_window: WindowListener | None = None,
+        sticky: Sticky | None = None,
     ) -> Granted:
         """A lease on the next usable account, waiting up to `queue_timeout` if all are busy.
 
@@ -141,7 +142,7 @@ class AccountManager:
         while True:
             now = self.clock.now()
             admission = await self.store.admit(
-                client, candidates, self.pool.strategy, cursor_key, exclude, now
+                client, candidates, self.pool.strategy, cursor_key, exclude, now, sticky
             )
             if admission.lease is not None:
                 account = self.accounts.get(admission.lease.account_id)
@@ -225,6 +226,19 @@ class AccountManager:
             if action == "enable" and old.state is not State.DISABLED:
                 return old
             return AccountStatus(State.ACTIVE, changed_at=now, credential=old.credential)
+
+        old, new = await self.store.update(account_id, change)
+        self._changed(account_id, old, new)
+        return new
+
+    async def revive(self, account_id: str, reason: str) -> AccountStatus:
+        """An account test succeeded: the account is `active` again, unless switched off."""
+        now = self.clock.now()
+
+        def change(old: AccountStatus) -> AccountStatus:
+            if old.state is State.DISABLED or (old.state is State.ACTIVE and not old.failures):
+                return old
+            return AccountStatus(State.ACTIVE, reason=reason, changed_at=now, credential=old.credential)
 
         old, new = await self.store.update(account_id, change)
         self._changed(account_id, old, new)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from proxy.core.account import AccountStatus
 from proxy.core.admission import (
@@ -33,9 +34,11 @@ __all__ = [  # the admission types are re-exported: callers may keep importing t
     "Candidate",
     "ClientQuota",
     "ClientWindow",
+    "CredentialRecord",
     "Lease",
     "Refusal",
     "StateStore",
+    "Sticky",
     "Strategy",
     "UsageRecord",
     "UsageTable",
@@ -58,6 +61,35 @@ class UsageRecord:
     usd_nanos: int = 0  # estimated cost when `prices` are set (issue 12)
 
 
+@dataclass(frozen=True)
+class CredentialRecord:
+    """An operator's replacement for an account's credential, sealed (never in clear here).
+
+    `base` is the fingerprint of the config credential it replaced: once the config
+    itself brings another credential, the record is stale and the config wins.
+    """
+
+    sealed: str
+    base: str
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sealed": self.sealed, "base": self.base, "updated_at": self.updated_at}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CredentialRecord:
+        return cls(str(raw["sealed"]), str(raw["base"]), float(raw["updated_at"]))
+
+
+@dataclass(frozen=True)
+class Sticky:
+    """An admission's conversation: try the account that served it last first, and
+    remember the account chosen now for `ttl` seconds."""
+
+    key: str
+    ttl: float
+
+
 USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated", "usd_nanos")
 UsageTable = dict[str, dict[str, dict[str, dict[str, int]]]]  # day -> dimension -> name -> field
 
@@ -66,6 +98,7 @@ class StateStore(ABC):
     """Shared pool state. Reads of status are local and cheap; writes are atomic."""
 
     degraded: bool = False  # true while a remote backend is unreachable
+    on_credential: Callable[[str], None] | None = None  # another replica replaced a credential
     clients: ClientRegistry  # runtime client keys (proxy/clients/)
     budgets: Counters  # budget counters per client and account and period (proxy/budget/)
 
@@ -98,8 +131,18 @@ class StateStore(ABC):
         cursor_key: str,
         exclude: frozenset[str],
         now: float,
+        sticky: Sticky | None = None,
     ) -> Admission:
-        """Take the client's token and one usable candidate's token and lease, or none."""
+        """Take the client's token and one usable candidate's token and lease, or none.
+
+        With `sticky`, the conversation's last account goes first while it is usable, and
+        the account taken becomes the conversation's account.
+        """
+
+    @abstractmethod
+    async def hold(self, candidate: Candidate) -> Lease | None:
+        """A lease on this one account whatever its state (an account test), or None while
+        it is at `max_concurrency`."""
 
     @abstractmethod
     async def release(self, lease: Lease) -> None:
@@ -126,3 +169,15 @@ class StateStore(ABC):
 
     def keep_only(self, account_ids: set[str]) -> None:  # noqa: B027 - optional hook
         """Forget per-account state of accounts that were removed by a reload."""
+
+    @abstractmethod
+    def credential(self, account_id: str) -> CredentialRecord | None:
+        """The operator's replacement credential for the account, if any (never blocks)."""
+
+    @abstractmethod
+    async def set_credential(self, account_id: str, record: CredentialRecord | None) -> None:
+        """Keep (or, with None, drop) the account's replacement credential, for every replica."""
+
+    @abstractmethod
+    async def try_lock(self, name: str, ttl: float) -> bool:
+        """Take `name` for `ttl` seconds unless someone (any replica) holds it."""

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ from proxy.core.admission import (
     Refusal,
     Strategy,
 )
-from proxy.state.base import USAGE_FIELDS, StateStore, UsageRecord, UsageTable
+from proxy.state.base import (
+    USAGE_FIELDS,
+    CredentialRecord,
+    StateStore,
+    Sticky,
+    UsageRecord,
+    UsageTable,
+)
 from proxy.state.ledgers import MemoryClients, MemoryCounters
 from proxy.state.limiter import Limiter, Limiters
 from proxy.state.order import order
@@ -35,6 +43,7 @@ log = logging.getLogger("pool_proxy.state")
 SNAPSHOT_VERSION = 1
 SNAPSHOT_DELAY = 0.5  # seconds: bursts of changes become one write
 MINUTES_KEPT = 120
+STICKY_KEPT = 50_000  # conversations remembered; the least recently used go first
 
 
 def client_window(limiters: Limiters, client: ClientQuota | None) -> ClientWindow | None:
@@ -59,6 +68,10 @@ class MemoryStore(StateStore):
         self._changed = asyncio.Event()
         self._save_task: asyncio.Task[None] | None = None
         self._tokens = itertools.count(1)
+        self._credentials: dict[str, CredentialRecord] = {}
+        self._sticky: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (account, until)
+        self._locks: dict[str, float] = {}  # name -> monotonic expiry
+        self.read_only = False  # `check --probe` next to a running gateway: read, never write
         self.clients: MemoryClients = MemoryClients(self._dirty)
         self.budgets: MemoryCounters = MemoryCounters(clock.now, self._dirty)
 
@@ -85,6 +98,8 @@ class MemoryStore(StateStore):
         if not isinstance(raw, dict) or raw.get("version") != SNAPSHOT_VERSION:
             raise ValueError("not a pool-proxy snapshot of a known version")
         self._status = {k: AccountStatus.from_dict(v) for k, v in raw["accounts"].items()}
+        credentials = raw.get("credentials", {})
+        self._credentials = {k: CredentialRecord.from_dict(v) for k, v in credentials.items()}
         usage = raw.get("usage", {})
         if not isinstance(usage, dict):
             raise ValueError("usage is not a mapping")
@@ -103,13 +118,14 @@ class MemoryStore(StateStore):
             "version": SNAPSHOT_VERSION,
             "saved_at": self.clock.now(),
             "accounts": {k: v.to_dict() for k, v in self._status.items()},
+            "credentials": {k: v.to_dict() for k, v in self._credentials.items()},
             "usage": self._fold(),
             "clients": self.clients.records,  # key digests only, never a key
             "budgets": self.budgets.dump(),
         }
 
     def save_now(self) -> None:
-        if self.path is not None:
+        if self.path is not None and not self.read_only:
             self._write(self.path, orjson.dumps(self.snapshot()))
 
     @staticmethod
@@ -130,7 +146,7 @@ class MemoryStore(StateStore):
             log.error("could not write state snapshot", extra={"error": str(exc)})
 
     def _dirty(self) -> None:
-        if self.path is None or self._save_task is not None:
+        if self.path is None or self._save_task is not None or self.read_only:
             return
         try:
             self._save_task = asyncio.get_running_loop().create_task(self._save_later())
@@ -167,7 +183,7 @@ class MemoryStore(StateStore):
         return old, new
 
     def keep_only(self, account_ids: set[str]) -> None:
-        for table in (self._status, self._in_flight, self._probes):
+        for table in (self._status, self._in_flight, self._probes, self._credentials):
             for key in [k for k in table if k not in account_ids]:
                 del table[key]
 
@@ -181,6 +197,7 @@ class MemoryStore(StateStore):
         cursor_key: str,
         exclude: frozenset[str],
         now: float,
+        sticky: Sticky | None = None,
     ) -> Admission:
         client_limiter = None
         if client is not None and client.limit is not None and client.take:
@@ -189,7 +206,10 @@ class MemoryStore(StateStore):
                 return Admission(None, client_limiter.window(), client_wait=client_limiter.wait())
         cursor = self._cursors.get(cursor_key, 0)
         refusals: list[Refusal] = []
-        for candidate in order(candidates, strategy, cursor, self.in_flight):
+        ordered = order(candidates, strategy, cursor, self.in_flight)
+        if sticky is not None:
+            ordered = self._sticky_first(ordered, sticky.key, now)
+        for candidate in ordered:
             if candidate.id in exclude:
                 continue
             refusal = self._refusal(candidate, now)
@@ -202,8 +222,30 @@ class MemoryStore(StateStore):
                 await client_limiter.acquire()
             if not exclude:  # failover attempts do not move the round-robin cursor
                 self._cursors[cursor_key] = cursor + 1
+            if sticky is not None:
+                self._remember_sticky(sticky, candidate.id, now)
             return Admission(lease, client_window(self._clients, client))
         return Admission(None, client_window(self._clients, client), refusals=tuple(refusals))
+
+    def _sticky_first(self, ordered: list[Candidate], key: str, now: float) -> list[Candidate]:
+        found = self._sticky.get(key)
+        if found is None or found[1] <= now:
+            return ordered
+        preferred = [c for c in ordered if c.id == found[0]]
+        return preferred + [c for c in ordered if c.id != found[0]] if preferred else ordered
+
+    def _remember_sticky(self, sticky: Sticky, account_id: str, now: float) -> None:
+        self._sticky[sticky.key] = (account_id, now + sticky.ttl)
+        self._sticky.move_to_end(sticky.key)
+        while len(self._sticky) > STICKY_KEPT:
+            self._sticky.popitem(last=False)
+
+    async def hold(self, candidate: Candidate) -> Lease | None:
+        limit = candidate.max_concurrency
+        if limit and self.in_flight(candidate.id) >= limit:
+            return None
+        self._in_flight[candidate.id] = self.in_flight(candidate.id) + 1
+        return Lease(candidate.id, str(next(self._tokens)))
 
     def _refusal(self, candidate: Candidate, now: float) -> Refusal | None:
         status = self.status(candidate.id)
@@ -248,6 +290,26 @@ class MemoryStore(StateStore):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
+
+    # -- operator credentials and fleet locks -----------------------------------------------
+
+    def credential(self, account_id: str) -> CredentialRecord | None:
+        return self._credentials.get(account_id)
+
+    async def set_credential(self, account_id: str, record: CredentialRecord | None) -> None:
+        if record is None:
+            self._credentials.pop(account_id, None)
+        else:
+            self._credentials[account_id] = record
+        self._dirty()
+
+    async def try_lock(self, name: str, ttl: float) -> bool:
+        now = self.clock.monotonic()
+        if self._locks.get(name, 0.0) > now:
+            return False
+        self._locks = {k: v for k, v in self._locks.items() if v > now}
+        self._locks[name] = now + ttl
+        return True
 
     # -- usage ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from proxy.errors import model_not_allowed
 from proxy.http.auth import authenticate
 from proxy.http.exchange import Exchange
 from proxy.http.relay import relay
+from proxy.pool.sticky import anthropic_session
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
@@ -23,9 +24,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
         ex.for_chat(chat)
         if not client.may_use(chat.requested_model, chat.model):
             raise model_not_allowed(chat.requested_model)
+        session = request.headers.get("x-session-id") or anthropic_session(parsed.user_id)
+        chat.session = session or chat.session  # pool.sticky
         if chat.stream:
             return await relay(request, ex, chat, MESSAGES.stream_encoder(parsed))
-        reply = await gateway.dispatcher.complete(chat, client.quota, ex.trace)
+        reply = await gateway.dispatcher.complete(chat, client.quota, ex.trace, may_use=client.may_use)
         usage = ex.replied(reply)
         return MESSAGES.reply_response(parsed, reply, usage, ex.headers())
 

@@ -3,13 +3,14 @@
 -- first usable one, its bucket token, a concurrency lease and (after a rest) the probe
 -- slot, together with the client's token -- or takes nothing at all.
 --
--- KEYS: client bucket, cursor, then per candidate: status, probe, leases, bucket.
+-- KEYS: client bucket, cursor, then per candidate: status, probe, leases, bucket; then,
+--       for a sticky conversation, its key (holding the status key of its account).
 -- ARGV: now (gateway epoch s), client take (0/1), client rate, client burst (rate ""
 --       for no limit), strategy (round_robin | least_busy | fixed), lease ttl (ms),
 --       lease token, candidate count, cycle (comma-separated 1-based indices), failover
 --       (1: a retry after another account, which does not move the cursor), then per
 --       candidate: excluded (0/1), rate ("" for no limit), burst, max concurrency
---       (0 = unlimited), weight.
+--       (0 = unlimited), weight; then the sticky ttl in ms ("" or absent: not sticky).
 -- Returns JSON: {lease, probe, count, client} or {refusals, client} or {client, wait}.
 if redis.replicate_commands then redis.replicate_commands() end
 
@@ -104,6 +105,21 @@ if strategy == 'least_busy' and #order > 1 then
   end
 end
 
+-- A sticky conversation tries its account first (while usable, the loop below decides).
+local sticky_ttl = tonumber(ARGV[11 + n * 5] or '')
+local sticky_key = KEYS[3 + n * 4]
+if sticky_ttl ~= nil then
+  local held = redis.call('GET', sticky_key)
+  if held then
+    for p = 2, #order do
+      if cand[order[p]].status == held then
+        table.insert(order, 1, table.remove(order, p))
+        break
+      end
+    end
+  end
+end
+
 local refusals = {}
 local function refuse(i, blocker, ready_at)
   refusals[#refusals + 1] = {id = i, blocker = blocker, ready_at = ready_at}
@@ -141,6 +157,7 @@ for _, i in ipairs(order) do
           result.client = client_window(client_left - 1)
         end
         if ARGV[10] == '0' then redis.call('INCR', KEYS[2]) end -- failover keeps the cursor
+        if sticky_ttl ~= nil then redis.call('SET', sticky_key, c.status, 'PX', sticky_ttl) end
         result.lease = i
         result.probe = timed
         result.count = redis.call('ZCARD', c.leases)

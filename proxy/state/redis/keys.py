@@ -15,6 +15,7 @@ class Keys:
         self.base = f"{prefix}{SCHEMA}:"
         self.events = f"{self.base}events"  # pub/sub: status changes and lease releases
         self.accounts = f"{self.base}accounts"  # set of account ids that have a status
+        self.credentials = f"{self.base}credentials"  # hash: account id -> sealed override
         self.clients = f"{self.base}clients"  # runtime clients: name -> record (key digest only)
         self.client_keys = f"{self.base}client-keys"  # key digest -> client name
 
@@ -41,6 +42,12 @@ class Keys:
 
     def minute(self, minute: int) -> str:
         return f"{self.base}minute:{minute}"
+
+    def sticky(self, conversation: str) -> str:
+        return f"{self.base}sticky:{conversation}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.base}lock:{name}"
 
     def budget(self, counter: str) -> str:
         return f"{self.base}budget:{counter}"

@@ -20,6 +20,7 @@ from functools import partial
 import orjson
 
 from proxy.core.admission import Admission, Candidate, ClientQuota, Lease, Strategy
+from proxy.state.base import Sticky
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.changes import Changes
 from proxy.state.redis.link import Link, Unavailable
@@ -79,11 +80,12 @@ class Leases:
         cursor_key: str,
         exclude: frozenset[str],
         now: float,
+        sticky: Sticky | None = None,
     ) -> Admission:
         if not self.link.degraded:
             token = secrets.token_hex(8)
             ttl, admit = self.lease_ttl, self.scripts.admit
-            call = partial(admit, client, candidates, strategy, cursor_key, exclude, now, ttl, token)
+            call = partial(admit, client, candidates, strategy, cursor_key, exclude, now, ttl, token, sticky)
             try:
                 admission, count = await self.link.call(call)
             except Unavailable:
@@ -96,10 +98,30 @@ class Leases:
                     self._counted[account_id] = count
                     self._mine[account_id] = self._mine.get(account_id, 0) + 1
                 return admission
-        admission = await self.fallback.admit(client, candidates, strategy, cursor_key, exclude, now)
+        admission = await self.fallback.admit(client, candidates, strategy, cursor_key, exclude, now, sticky)
         if admission.lease is not None:
             self._local.add(admission.lease.token)
         return admission
+
+    async def hold(self, candidate: Candidate) -> Lease | None:
+        if not self.link.degraded:
+            token = secrets.token_hex(8)
+            try:
+                count = await self.link.call(partial(self.scripts.hold, candidate, self.lease_ttl, token))
+            except Unavailable:
+                pass
+            else:
+                if count < 0:
+                    return None
+                lease = Lease(candidate.id, token)
+                self._held[token] = Held(lease, candidate.max_concurrency or 0)
+                self._counted[candidate.id] = count
+                self._mine[candidate.id] = self._mine.get(candidate.id, 0) + 1
+                return lease
+        local = await self.fallback.hold(candidate)
+        if local is not None:
+            self._local.add(local.token)
+        return local
 
     async def release(self, lease: Lease) -> None:
         """Give the lease back. The Redis call runs in the background: the client's answer

@@ -27,6 +27,7 @@ from proxy.core.admission import (
     Refusal,
     Strategy,
 )
+from proxy.state.base import Sticky
 from proxy.state.order import order, weighted_cycle
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.pipe import Pipe
@@ -58,6 +59,7 @@ class Scripts:
         self._refresh: AsyncScript = client.register_script(_source("refresh"))
         self._update: AsyncScript = client.register_script(_source("update"))
         self._count: AsyncScript = client.register_script(_source("count"))
+        self._hold: AsyncScript = client.register_script(_source("hold"))
         self._layouts: dict[tuple[Candidate, ...], Layout] = {}
 
     async def _hot(self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
@@ -94,6 +96,7 @@ class Scripts:
         now: float,
         lease_ttl: float,
         token: str,
+        sticky: Sticky | None = None,
     ) -> tuple[Admission, int]:
         """The admission, and the chosen account's lease count (0 when refused)."""
         if strategy == "random":
@@ -106,7 +109,7 @@ class Scripts:
         rate, burst = _rate(limit)
         take = "1" if client is not None and client.take else "0"
         client_key = self.keys.client_bucket(client.name if client else "")
-        keys = (client_key, self.keys.cursor(cursor_key), *layout.keys)
+        keys: tuple[str, ...] = (client_key, self.keys.cursor(cursor_key), *layout.keys)
         args: list[str] = [
             repr(now),
             take,
@@ -122,8 +125,17 @@ class Scripts:
         for i, c in enumerate(candidates):
             args.append("1" if c.id in exclude else "0")
             args.extend(layout.args[i * 4 : i * 4 + 4])
+        if sticky is not None:
+            keys = (*keys, self.keys.sticky(sticky.key))
+            args.append(str(max(1, int(sticky.ttl * 1000))))
         raw = await self._hot(self._admit, keys, args)
         return _admission(orjson.loads(raw), candidates, token)
+
+    async def hold(self, candidate: Candidate, lease_ttl: float, token: str) -> int:
+        """A lease on this account whatever its state; the live count, or -1 when full."""
+        keys = (self.keys.leases(candidate.id),)
+        args = (str(candidate.max_concurrency or 0), str(int(lease_ttl * 1000)), token)
+        return int(await self._hot(self._hold, keys, args))
 
     async def release(self, lease: Lease, message: bytes, limit: int = 0) -> None:
         """Free the lease; `message` goes out if the account was full (`limit`) or probing."""

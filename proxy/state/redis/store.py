@@ -22,15 +22,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol
 
 from proxy.clock import Clock
 from proxy.config import StateConfig
 from proxy.core.account import AccountStatus
 from proxy.core.admission import Admission, Candidate, ClientQuota, Lease, Strategy
-from proxy.state.base import StateStore, UsageRecord, UsageTable
+from proxy.state.base import CredentialRecord, StateStore, Sticky, UsageRecord, UsageTable
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.changes import LISTEN_POLL, Changes, Subscriber
+from proxy.state.redis.credentials import Credentials
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.leases import Leases
 from proxy.state.redis.ledgers import RedisClients, RedisCounters
@@ -76,7 +78,8 @@ class RedisStore(StateStore):
         self.statuses = Statuses(self.redis, self.keys, self.scripts, self.link, self.changes, self.fallback)
         self.leases = Leases(self.scripts, self.link, self.changes, self.fallback, config.lease_ttl)
         self.usage_ledger = Usage(self.redis, self.keys, self.link, clock)
-        self.rooms: tuple[Room, ...] = (self.statuses, self.leases, self.usage_ledger)
+        self.credentials = Credentials(self.redis, self.keys, self.link, self._credential_changed)
+        self.rooms: tuple[Room, ...] = (self.statuses, self.leases, self.usage_ledger, self.credentials)
         self.clients = RedisClients(self.redis, self.keys, self.link, self.fallback.clients)
         self.budgets = RedisCounters(self.redis, self.keys, self.link, self.fallback.budgets)
         self.subscriber = Subscriber(
@@ -84,8 +87,8 @@ class RedisStore(StateStore):
             self.keys.events,
             self.link,
             self.changes,
-            reload=self.statuses.reload,
-            on_event=self.statuses.on_event,
+            reload=self._reload,
+            on_event=self._on_event,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -113,7 +116,7 @@ class RedisStore(StateStore):
 
     async def start(self) -> None:
         with contextlib.suppress(Unavailable):
-            await self.link.call(self.statuses.reload)
+            await self.link.call(self._reload)
             self.link.healthy.set()
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -137,6 +140,18 @@ class RedisStore(StateStore):
         await self.redis.aclose()
         await self._listener.aclose()
 
+    async def _reload(self) -> None:
+        await self.statuses.reload()
+        await self.credentials.reload()
+
+    def _on_event(self, data: str) -> None:
+        self.statuses.on_event(data)
+        self.credentials.on_event(data)
+
+    def _credential_changed(self, account_id: str) -> None:
+        if self.on_credential is not None:
+            self.on_credential(account_id)
+
     async def _outage(self) -> None:
         await self.statuses.seed_fallback()
 
@@ -157,6 +172,7 @@ class RedisStore(StateStore):
     def keep_only(self, account_ids: set[str]) -> None:
         self.statuses.keep_only(account_ids)
         self.leases.keep_only(account_ids)
+        self.credentials.keep_only(account_ids)
         self.fallback.keep_only(account_ids)
 
     async def wait_change(self, timeout: float) -> None:
@@ -175,15 +191,35 @@ class RedisStore(StateStore):
         cursor_key: str,
         exclude: frozenset[str],
         now: float,
+        sticky: Sticky | None = None,
     ) -> Admission:
         self.changes.mark()
-        return await self.leases.admit(client, candidates, strategy, cursor_key, exclude, now)
+        return await self.leases.admit(client, candidates, strategy, cursor_key, exclude, now, sticky)
+
+    async def hold(self, candidate: Candidate) -> Lease | None:
+        return await self.leases.hold(candidate)
 
     async def release(self, lease: Lease) -> None:
         await self.leases.release(lease)
 
     async def refresh(self, leases: Sequence[Lease]) -> None:
         await self.leases.refresh(leases)
+
+    # -- operator credentials and fleet locks -----------------------------------------------
+
+    def credential(self, account_id: str) -> CredentialRecord | None:
+        return self.credentials.get(account_id)
+
+    async def set_credential(self, account_id: str, record: CredentialRecord | None) -> None:
+        await self.credentials.set(account_id, record)
+
+    async def try_lock(self, name: str, ttl: float) -> bool:
+        """SET NX with an expiry; during an outage, this replica's own lock."""
+        if not self.link.degraded:
+            key, ms = self.keys.lock(name), max(1, int(ttl * 1000))
+            with contextlib.suppress(Unavailable):
+                return bool(await self.link.call(partial(self.redis.set, key, "1", nx=True, px=ms)))
+        return await self.fallback.try_lock(name, ttl)
 
     # -- usage ------------------------------------------------------------------------------
 
