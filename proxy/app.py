@@ -13,9 +13,13 @@ from aiohttp import web
 from proxy.clock import Clock
 from proxy.config import Config
 from proxy.doors.anthropic import handlers as anthropic
+from proxy.doors.anthropic.door import MESSAGES
+from proxy.doors.openai import CHAT
+from proxy.doors.responses import RESPONSES
 from proxy.gateway import Gateway
-from proxy.http import account_ops, admin, chat, clients, embeddings, health, images, me, models, responses
+from proxy.http import account_ops, admin, clients, embeddings, health, images, me, models
 from proxy.http.callers import callers
+from proxy.http.conversation import conversation
 from proxy.http.keys import GATEWAY, STREAMS
 from proxy.http.middleware import edge
 from proxy.http.streams import OpenStreams
@@ -41,13 +45,13 @@ def create_app(config: Config, clock: Clock | None = None) -> web.Application:
 
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v1", ""):  # clients configured without /v1 work too
-        app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
-        app.router.add_post(f"{prefix}/messages", anthropic.messages)
+        app.router.add_post(f"{prefix}/chat/completions", conversation(CHAT))
+        app.router.add_post(f"{prefix}/messages", conversation(MESSAGES))
         app.router.add_post(f"{prefix}/messages/count_tokens", anthropic.count_tokens)
         app.router.add_get(f"{prefix}/models", models.list_models)
         app.router.add_get(f"{prefix}/models/{{model:.+}}", models.get_model)
         app.router.add_post(f"{prefix}/images/generations", images.generations)
-        app.router.add_post(f"{prefix}/responses", responses.responses)
+        app.router.add_post(f"{prefix}/responses", conversation(RESPONSES))
         app.router.add_post(f"{prefix}/embeddings", embeddings.embeddings)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

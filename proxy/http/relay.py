@@ -85,15 +85,14 @@ async def relay(
     request: web.Request,
     ex: Exchange,
     chat: ChatRequest,
-    encoder: StreamEncoder | Callable[[ChatRequest], StreamEncoder],
+    make_encoder: Callable[[ChatRequest], StreamEncoder],
 ) -> web.StreamResponse:
-    """`encoder` may be the door's encoder factory: it is then given the request as the
-    model that served it (a fallback's), so the stream names that model."""
+    """`make_encoder` is given the request as the model that served it (a fallback's, when
+    one did), so the stream names that model."""
     assert ex.client is not None
     gateway = ex.gateway
     opened = await gateway.dispatcher.open_stream(chat, ex.client.quota, ex.trace, may_use=ex.client.may_use)
-    if callable(encoder):
-        encoder = encoder(served_as(chat, ex.trace))
+    encoder = make_encoder(served_as(chat, ex.trace))
     outcome: Outcome | None = None  # None: the account is not to blame (the client left)
     sender: Sender | None = None
     streams = request.app[STREAMS]

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 import orjson
 from aiohttp import web
 
+from proxy.config import Config
 from proxy.core.errors import GatewayError
 from proxy.core.events import Reply, Usage
 from proxy.doors.anthropic import errors
 from proxy.doors.anthropic.reply import message_json
 from proxy.doors.anthropic.request import MessagesRequest, parse_messages
 from proxy.doors.anthropic.stream import MessagesStream
+from proxy.pool.sticky import anthropic_session
+from proxy.request import ChatRequest
 
 if TYPE_CHECKING:
     from proxy.core.admission import ClientWindow
@@ -25,14 +28,26 @@ class AnthropicDoor:
     def __init__(self, route: str) -> None:
         self.route = route
 
-    def parse(self, raw: bytes, aliases: dict[str, str]) -> MessagesRequest:
-        return parse_messages(raw, aliases)  # `passthrough` stays off: this door needs typed events
+    def parse(self, raw: bytes, config: Config) -> MessagesRequest:
+        # `passthrough` stays off: this door needs typed events
+        return parse_messages(raw, config.model_aliases)
 
-    def stream_encoder(self, request: MessagesRequest) -> MessagesStream:
+    def chat_of(self, parsed: MessagesRequest) -> ChatRequest:
+        return parsed.chat
+
+    def session_of(self, parsed: MessagesRequest) -> str | None:
+        return anthropic_session(parsed.user_id)
+
+    def stream_encoder(self, request: MessagesRequest, served: ChatRequest) -> MessagesStream:
         return MessagesStream(request.model, request.input_tokens(), request.names, thinking=request.thinking)
 
     def reply_response(
-        self, request: MessagesRequest, reply: Reply, usage: Usage, headers: dict[str, str]
+        self,
+        request: MessagesRequest,
+        served: ChatRequest,
+        reply: Reply,
+        usage: Usage,
+        headers: dict[str, str],
     ) -> web.Response:
         body = orjson.dumps(message_json(request, reply, usage))
         return web.Response(body=body, content_type="application/json", headers=headers)

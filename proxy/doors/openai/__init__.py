@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from proxy.config import Config
 from proxy.core.errors import GatewayError
 from proxy.core.events import Reply, Usage
 from proxy.doors.openai import errors
@@ -27,20 +28,26 @@ class OpenAIDoor:
     def __init__(self, route: str) -> None:
         self.route = route
 
-    def parse(self, raw: bytes, aliases: dict[str, str], *, log_bodies: bool) -> ChatRequest:
+    def parse(self, raw: bytes, config: Config) -> ChatRequest:
         """The chat body; an OpenAI upstream may hand over its own bytes unless the answer
         text must be collected for the body log (that needs typed events)."""
-        chat = parse_chat(raw, aliases)
-        chat.passthrough = not log_bodies
+        chat = parse_chat(raw, config.model_aliases)
+        chat.passthrough = not config.logging.log_bodies
         return chat
 
-    def stream_encoder(self, chat: ChatRequest) -> ChatStreamEncoder:
-        return ChatStreamEncoder(chat.requested_model, include_usage=chat.include_usage)
+    def chat_of(self, parsed: ChatRequest) -> ChatRequest:
+        return parsed
+
+    def session_of(self, parsed: ChatRequest) -> str | None:
+        return None  # `prompt_cache_key` is read by parse_chat
+
+    def stream_encoder(self, parsed: ChatRequest, served: ChatRequest) -> ChatStreamEncoder:
+        return ChatStreamEncoder(served.requested_model, include_usage=served.include_usage)
 
     def reply_response(
-        self, chat: ChatRequest, reply: Reply, usage: Usage, headers: dict[str, str]
+        self, parsed: ChatRequest, served: ChatRequest, reply: Reply, usage: Usage, headers: dict[str, str]
     ) -> web.Response:
-        body = completion_body(chat.requested_model, reply, usage)
+        body = completion_body(served.requested_model, reply, usage)
         return web.Response(body=body, content_type="application/json", headers=headers)
 
     def error_response(self, error: GatewayError, headers: dict[str, str]) -> web.Response:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import orjson
 from aiohttp import web
 
+from proxy.config import Config
 from proxy.core.errors import GatewayError
 from proxy.core.events import Reply, Usage
 from proxy.doors.openai import errors as openai_errors
@@ -19,6 +20,7 @@ from proxy.doors.responses.reply import response_body
 from proxy.doors.responses.request import ResponsesRequest, parse_responses
 from proxy.doors.responses.shape import ResponseShell
 from proxy.doors.responses.stream import ResponsesStream
+from proxy.request import ChatRequest
 
 if TYPE_CHECKING:
     from proxy.core.admission import ClientWindow
@@ -27,14 +29,25 @@ if TYPE_CHECKING:
 class ResponsesDoor:
     route = "responses"
 
-    def parse(self, raw: bytes, aliases: dict[str, str]) -> ResponsesRequest:
-        return parse_responses(raw, aliases)
+    def parse(self, raw: bytes, config: Config) -> ResponsesRequest:
+        return parse_responses(raw, config.model_aliases)
 
-    def stream_encoder(self, request: ResponsesRequest) -> ResponsesStream:
+    def chat_of(self, parsed: ResponsesRequest) -> ChatRequest:
+        return parsed.chat
+
+    def session_of(self, parsed: ResponsesRequest) -> str | None:
+        return parsed.session
+
+    def stream_encoder(self, request: ResponsesRequest, served: ChatRequest) -> ResponsesStream:
         return ResponsesStream(_shell(request))
 
     def reply_response(
-        self, request: ResponsesRequest, reply: Reply, usage: Usage, headers: dict[str, str]
+        self,
+        request: ResponsesRequest,
+        served: ChatRequest,
+        reply: Reply,
+        usage: Usage,
+        headers: dict[str, str],
     ) -> web.Response:
         body = orjson.dumps(response_body(_shell(request), reply, usage))
         return web.Response(body=body, content_type="application/json", headers=headers)

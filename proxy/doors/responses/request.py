@@ -43,6 +43,7 @@ class ResponsesRequest:
     names: ToolNames  # upstream tool names → the client's tools
     model: str  # as the client named it, echoed back
     echo: dict[str, Any]  # request fields the `response` object repeats
+    session: str | None = None  # `prompt_cache_key`: Codex sends one per conversation
 
 
 def parse_responses(
@@ -63,7 +64,9 @@ def parse_responses(
     if chat.has_tools and not chat.needs.tools and chat.body.get("tool_choice") != "none":
         chat = dataclasses.replace(chat, needs=Needs(tools=True, vision=chat.needs.vision))
     echo = {key: body[key] for key in _ECHOED if key in body}
-    return ResponsesRequest(chat=chat, names=names, model=model, echo=echo)
+    key = body.get("prompt_cache_key")
+    session = key if isinstance(key, str) and key else None
+    return ResponsesRequest(chat=chat, names=names, model=model, echo=echo, session=session)
 
 
 def _chat_body(body: dict[str, Any], model: str, names: ToolNames) -> dict[str, Any]:
