@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 MODEL = "gpt-4o-mini"
@@ -25,6 +27,26 @@ def request_body(stream: bool, model: str = MODEL) -> dict[str, Any]:
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def messages_body(stream: bool, model: str = MODEL) -> dict[str, Any]:
+    """The Anthropic `/v1/messages` body of the door scenarios: the same question."""
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "Say the canned sentence."}],
+    }
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def responses_body(stream: bool, model: str = MODEL) -> dict[str, Any]:
+    """The OpenAI `/v1/responses` body of the door scenarios: the same question."""
+    body: dict[str, Any] = {"model": model, "input": "Say the canned sentence.", "store": False}
+    if stream:
+        body["stream"] = True
     return body
 
 
@@ -114,3 +136,68 @@ def content_of_stream(raw: bytes) -> str:
     if not done:
         raise ValueError("stream ended without data: [DONE]")
     return "".join(text)
+
+
+def _events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(event name, data) of an `event:` + `data:` SSE reply (Anthropic, Responses)."""
+    out, name = [], ""
+    for line in raw.decode().splitlines():
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            out.append((name, json.loads(line[5:])))
+    return out
+
+
+def content_of_messages(raw: bytes, stream: bool) -> str:
+    """The answer text of a `/v1/messages` reply; a stream must end with message_stop."""
+    if not stream:
+        return "".join(b.get("text", "") for b in json.loads(raw)["content"] if b["type"] == "text")
+    events = _events(raw)
+    if not events or events[-1][0] != "message_stop":
+        raise ValueError("stream ended without message_stop")
+    deltas = [d["delta"] for n, d in events if n == "content_block_delta"]
+    return "".join(d.get("text", "") for d in deltas if d["type"] == "text_delta")
+
+
+def content_of_responses(raw: bytes, stream: bool) -> str:
+    """The answer text of a `/v1/responses` reply; a stream must end with response.completed."""
+    if stream:
+        events = _events(raw)
+        if not events or events[-1][0] != "response.completed":
+            raise ValueError("stream ended without response.completed")
+        text = "".join(d["delta"] for n, d in events if n == "response.output_text.delta")
+        done = events[-1][1]["response"]
+        if _output_text(done) != text:
+            raise ValueError("response.completed disagrees with the deltas")
+        return text
+    return _output_text(json.loads(raw))
+
+
+def _output_text(response: dict[str, Any]) -> str:
+    return "".join(
+        part.get("text", "")
+        for item in response["output"]
+        if item["type"] == "message"
+        for part in item["content"]
+    )
+
+
+@dataclass(frozen=True)
+class Door:
+    """One of pool-proxy's doors as the bench drives it: path, body, answer check."""
+
+    path: str
+    body: Callable[[bool], dict[str, Any]]
+    content: Callable[[bytes, bool], str]
+
+
+DOORS = {
+    "chat": Door(
+        "/v1/chat/completions",
+        request_body,
+        lambda raw, stream: content_of_stream(raw) if stream else content_of_completion(raw),
+    ),
+    "messages": Door("/v1/messages", messages_body, content_of_messages),
+    "responses": Door("/v1/responses", responses_body, content_of_responses),
+}

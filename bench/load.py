@@ -24,9 +24,10 @@ class LoadResult:
     errors: int  # non-2xx answers plus socket errors and timeouts
 
 
-def body_file(workdir: Path, stream: bool) -> Path:
-    path = workdir / ("body-stream.json" if stream else "body.json")
-    path.write_text(json.dumps(canned.request_body(stream)))
+def body_file(workdir: Path, stream: bool, door: str = "chat") -> Path:
+    name = ("body-stream.json" if stream else "body.json") if door == "chat" else f"body-{door}-{stream}.json"
+    path = workdir / name
+    path.write_text(json.dumps(canned.DOORS[door].body(stream)))
     return path
 
 

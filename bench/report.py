@@ -17,10 +17,12 @@ MIB_IN_MB = 1.048576  # the goals are in MB, /proc reports KiB
 class Scenario:
     stream: bool
     connections: int
+    door: str = "chat"  # chat, messages or responses: which of pool-proxy's doors
 
     @property
     def mode(self) -> str:
-        return "stream" if self.stream else "non-stream"
+        mode = "stream" if self.stream else "non-stream"
+        return mode if self.door == "chat" else f"{self.door} {mode}"
 
 
 @dataclass
@@ -78,6 +80,26 @@ def load_table(results: Results, scenarios: list[Scenario], failed: dict[str, st
                 f"| {s.p99:.2f} | {_fmt(added, unit=' ms')} | {_fmt(ratio, 1, 'x')} | {s.errors} |"
             )
     rows += [f"| {name} | - | - | failed | | | | | {why} |" for name, why in failed.items()]
+    return head + "\n".join(rows) + "\n"
+
+
+def doors_table(results: Results, scenarios: list[Scenario]) -> str:
+    """Each door's stream against the chat stream of the same pool-proxy target: the req/s
+    ratio (1.25 means the door costs 25 % more gateway time per request, when CPU-bound)."""
+    head = (
+        "| target | door | conns | req/s | chat stream req/s | chat / door |\n|---|---|---:|---:|---:|---:|\n"
+    )
+    rows = []
+    for sc in scenarios:
+        if sc.door == "chat":
+            continue
+        for name, by_scenario in results.items():
+            door, chat = by_scenario.get(sc), by_scenario.get(Scenario(True, sc.connections))
+            if door and door.runs and chat and chat.runs:
+                rows.append(
+                    f"| {name} | {sc.door} | {sc.connections} | {door.rps:,.0f} | {chat.rps:,.0f} "
+                    f"| {chat.rps / door.rps:.2f} |"
+                )
     return head + "\n".join(rows) + "\n"
 
 

@@ -45,6 +45,7 @@ class Settings:
     with_litellm: bool
     backends: tuple[str, ...]
     stream_interval: float
+    doors: tuple[str, ...]  # pool-proxy's other doors, timed as stream scenarios beside chat
 
     @classmethod
     def from_env(cls, smoke: bool) -> Settings:
@@ -59,7 +60,19 @@ class Settings:
             with_litellm=env("BENCH_LITELLM", "0" if smoke else "1") == "1",
             backends=tuple(b for b in env("BENCH_BACKENDS", "memory,redis").split(",") if b),
             stream_interval=float(env("BENCH_STREAM_INTERVAL", "5")),
+            doors=tuple(d for d in env("BENCH_DOORS", "messages,responses").split(",") if d),
         )
+
+
+def scenarios_of(settings: Settings) -> list[Scenario]:
+    """Chat non-stream and stream, then each other door's stream, at every connection count."""
+    chat = [Scenario(s, c) for s in (False, True) for c in settings.connections]
+    return chat + [Scenario(True, c, door) for door in settings.doors for c in settings.connections]
+
+
+def serves(target: Target, sc: Scenario) -> bool:
+    """Only pool-proxy has the Anthropic and Responses doors (nginx and LiteLLM: chat)."""
+    return sc.door == "chat" or isinstance(target, PoolProxy)
 
 
 def log(message: str) -> None:
@@ -95,7 +108,9 @@ def make_targets(settings: Settings, workdir: Path, failed: dict[str, str]) -> l
     return chosen
 
 
-def start_and_validate(chosen: list[Target], upstream: FakeUpstream, failed: dict[str, str]) -> list[Target]:
+def start_and_validate(
+    settings: Settings, chosen: list[Target], upstream: FakeUpstream, failed: dict[str, str]
+) -> list[Target]:
     """Targets that started and answered both kinds of request correctly."""
     live = []
     for target in chosen:
@@ -103,6 +118,9 @@ def start_and_validate(chosen: list[Target], upstream: FakeUpstream, failed: dic
             target.start(Upstream(upstream.base_url))
             for stream in (False, True):
                 targets.validate(target, upstream.request_count, stream)
+            if isinstance(target, PoolProxy):
+                for door in settings.doors:
+                    targets.validate(target, upstream.request_count, True, door)
             live.append(target)
             log(f"{target.name}: ready and valid")
         except Exception as exc:  # report and carry on with the others
@@ -114,19 +132,19 @@ def start_and_validate(chosen: list[Target], upstream: FakeUpstream, failed: dic
 
 def run_load(settings: Settings, live: list[Target], workdir: Path, failed: dict[str, str]) -> Results:
     """wrk runs, rotating through targets inside each repetition so drift hits all alike."""
-    scenarios = [Scenario(s, c) for s in (False, True) for c in settings.connections]
-    results: Results = {t.name: {sc: Summary() for sc in scenarios} for t in live}
-    bodies = {s: load.body_file(workdir, s) for s in (False, True)}
+    scenarios = scenarios_of(settings)
+    results: Results = {t.name: {sc: Summary() for sc in scenarios if serves(t, sc)} for t in live}
+    bodies = {(s, d): load.body_file(workdir, s, d) for s in (False, True) for d in ("chat", *settings.doors)}
     for rep in range(settings.reps):
         for sc in scenarios:
             for target in live:
-                if target.name in failed:
+                if target.name in failed or not serves(target, sc):
                     continue
                 try:
                     run = load.run_wrk(
-                        target.chat_url,
+                        target.url(sc.door),
                         canned.CLIENT_KEY,
-                        bodies[sc.stream],
+                        bodies[sc.stream, sc.door],
                         sc.connections,
                         settings.duration,
                     )
@@ -135,7 +153,7 @@ def run_load(settings: Settings, live: list[Target], workdir: Path, failed: dict
                     continue
                 results[target.name][sc].runs.append(run)
                 log(
-                    f"rep {rep + 1} {sc.mode:10} c={sc.connections:<3} {target.name:20} "
+                    f"rep {rep + 1} {sc.mode:20} c={sc.connections:<3} {target.name:20} "
                     f"{run.rps:9,.0f} req/s  p50 {run.p50_ms:7.2f} ms  "
                     f"p99 {run.p99_ms:7.2f} ms  errors {run.errors}"
                 )
@@ -207,6 +225,7 @@ def render(
     return (
         f"# pool-proxy benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n{env}\n\n"
         f"## Load (fast fake upstream)\n\n{report.load_table(results, scenarios, failed)}\n"
+        f"## Doors (stream, vs the chat stream)\n\n{report.doors_table(results, scenarios)}\n"
         f"## Open streams (slow upstream, one chunk every {settings.stream_interval:g} s)\n\n"
         f"{report.streams_table(stream_results) if stream_results else 'skipped'}{notes}\n\n"
         f"## Targets\n\n{report.targets_table(results, scenarios, stream_results, failed)}"
@@ -232,7 +251,7 @@ def main() -> int:
             started_redis = ensure_redis()
             foreign.count_as_ours(targets.redis_pid())
         upstream.start()
-        live = start_and_validate(chosen, upstream, failed)
+        live = start_and_validate(settings, chosen, upstream, failed)
         results = run_load(settings, live, workdir, failed)
         for target in live:
             target.stop()
@@ -243,7 +262,7 @@ def main() -> int:
         upstream.stop()
         if started_redis:
             targets.redis_cli("shutdown", "nosave")
-    scenarios = [Scenario(s, c) for s in (False, True) for c in settings.connections]
+    scenarios = scenarios_of(settings)
     foreign_s, wall_s = foreign.seconds()
     body = render(settings, results, scenarios, stream_results, failed, foreign_s / wall_s)
     path = write_report(settings, body)

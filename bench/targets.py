@@ -46,7 +46,10 @@ class Target:
 
     @property
     def chat_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+        return self.url("chat")
+
+    def url(self, door: str) -> str:
+        return f"http://127.0.0.1:{self.port}{canned.DOORS[door].path}"
 
     @property
     def pid(self) -> int | None:
@@ -225,13 +228,13 @@ def flush_redis_prefix() -> None:
         redis_cli("del", *keys[start : start + 500])
 
 
-def validate(target: Target, upstream_count: Callable[[], int], stream: bool) -> None:
+def validate(target: Target, upstream_count: Callable[[], int], stream: bool, door: str = "chat") -> None:
     """One request through the target: the reply must carry the canned answer,
     and the fake upstream must have seen it."""
     before = upstream_count()
-    body = json.dumps(canned.request_body(stream)).encode()
+    body = json.dumps(canned.DOORS[door].body(stream)).encode()
     request = urllib.request.Request(
-        target.chat_url,
+        target.url(door),
         data=body,
         headers={
             "Content-Type": "application/json",
@@ -240,7 +243,7 @@ def validate(target: Target, upstream_count: Callable[[], int], stream: bool) ->
     )
     with urllib.request.urlopen(request, timeout=30) as resp:
         raw = resp.read()
-    got = canned.content_of_stream(raw) if stream else canned.content_of_completion(raw)
+    got = canned.DOORS[door].content(raw, stream)
     if got != canned.CONTENT:
         raise RuntimeError(f"reply content differs from the canned answer: {got[:80]!r}")
     for _ in range(50):  # nginx logs after the response is sent

@@ -63,6 +63,14 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _plain(delta: dict[str, Any]) -> bool:
+    """Whether a delta carries nothing but its content (vLLM, DeepSeek and relays repeat
+    `role` or a null `reasoning_content` in every chunk)."""
+    if delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls"):
+        return False
+    return delta.get("function_call") is None
+
+
 class ChunkReader:
     """One stream's chunks → events; `finish`, `usage` and what was said kept for the end."""
 
@@ -72,11 +80,29 @@ class ChunkReader:
         self.said: list[str] = []  # every piece of output, to estimate usage if none comes
 
     def read(self, payload: dict[str, Any]) -> list[Event]:
-        usage = usage_of(payload.get("usage"))
-        if usage is not None:
-            self.usage = usage
+        raw_usage = payload.get("usage")
+        if raw_usage is not None:
+            usage = usage_of(raw_usage)
+            if usage is not None:
+                self.usage = usage
+        choices = payload.get("choices")
+        if type(choices) is list and len(choices) == 1:
+            # the hot path, most chunks of every stream: `{"content": "…"}` in choice 0 alone
+            choice = choices[0]
+            delta = choice.get("delta") if type(choice) is dict else None
+            if type(delta) is dict and choice.get("finish_reason") is None:
+                content = delta.get("content")
+                if (
+                    type(content) is str
+                    and choice.get("index", 0) == 0
+                    and (len(delta) == 1 or _plain(delta))
+                ):
+                    if not content:
+                        return []
+                    self.said.append(content)
+                    return [TextDelta(content)]
         events: list[Event] = []
-        for choice in payload.get("choices") or ():
+        for choice in choices or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta")
