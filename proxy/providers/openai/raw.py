@@ -43,7 +43,7 @@ def payload_of(event: bytes) -> dict[str, Any] | None:
 
 def check_first(events: bytes, now: float) -> None:
     """An upstream that opens a 200 stream with an error event still gets classified."""
-    if b'"error"' not in events[:2048]:
+    if events.find(b'"error"', 0, 2048) < 0:
         return
     for line in events.split(b"\n"):
         if line.startswith(b"data:"):
@@ -54,7 +54,11 @@ def check_first(events: bytes, now: float) -> None:
 
 
 class RawBlocks:
-    """One stream's blocks, cleaned of what the client must not see; keeps the usage."""
+    """One stream's blocks, cleaned of what the client must not see; keeps the usage.
+
+    Both events sit at a stream's end, so each block is searched from its end, once per
+    pattern: a forward `in` test and then a split would read a whole block three times.
+    """
 
     __slots__ = ("strip_usage", "usage")
 
@@ -63,16 +67,14 @@ class RawBlocks:
         self.usage: Usage | None = None
 
     def clean(self, events: bytes) -> bytes:
-        if _USAGE[0] in events or _USAGE[1] in events:
-            events = self._take_usage(events)
-        if b"[DONE]" in events:
-            events = _drop_done(events)
-        return events
+        return self._take_usage(_drop_done(events))
 
     def _take_usage(self, events: bytes) -> bytes:
-        """The usage event(s) found by search, not by splitting every event."""
-        at = _find_usage(events, 0)
-        while at >= 0:
+        """The block's last usage is kept; usage-only chunks go when the client did not ask.
+        One search per spelling, from the end: each goes on from where it last stopped."""
+        found = False
+        compact, spaced = events.rfind(_USAGE[0]), events.rfind(_USAGE[1])
+        while (at := max(compact, spaced)) >= 0:
             start = events.rfind(b"\n\n", 0, at)
             start = 0 if start < 0 else start + 2
             end = events.find(b"\n\n", at)
@@ -80,27 +82,27 @@ class RawBlocks:
             payload = payload_of(events[start:end])
             usage = usage_of(payload.get("usage")) if payload is not None else None
             if payload is not None and usage is not None:
-                self.usage = usage
+                if not found:  # the last in the block, as the client would read it
+                    found, self.usage = True, usage
                 if self.strip_usage and not payload.get("choices"):
                     events = events[:start] + events[end:]
-                    end = start
-            at = _find_usage(events, end)
+            if compact >= start:
+                compact = events.rfind(_USAGE[0], 0, start)
+            if spaced >= start:
+                spaced = events.rfind(_USAGE[1], 0, start)
         return events
-
-
-def _find_usage(events: bytes, start: int) -> int:
-    first = events.find(_USAGE[0], start)
-    second = events.find(_USAGE[1], start)
-    if first < 0 or (0 <= second < first):
-        return second
-    return first
 
 
 def _drop_done(events: bytes) -> bytes:
-    """The block without its `data: [DONE]` event (a text that only mentions it stays)."""
-    sep = b"\r\n\r\n" if b"\r\n\r\n" in events else b"\n\n"
-    parts = events.split(sep)
-    kept = [part for part in parts if part.strip() not in _DONE]
-    if len(kept) == len(parts):
-        return events
-    return sep.join(kept)
+    """The block without its `data: [DONE]` events (a text that only mentions it stays)."""
+    sep = b"\r\n\r\n" if events.endswith(b"\r\n\r\n") else b"\n\n"
+    at = events.rfind(b"[DONE]")
+    while at >= 0:
+        start = events.rfind(sep, 0, at)
+        start = 0 if start < 0 else start + len(sep)
+        end = events.find(sep, at)
+        end = len(events) if end < 0 else end + len(sep)
+        if events[start:end].strip() in _DONE:
+            events = events[:start] + events[end:]
+        at = events.rfind(b"[DONE]", 0, start)
+    return events
