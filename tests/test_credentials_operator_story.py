@@ -4,7 +4,6 @@ of one replica, presses Test, and the account is active on both, without a resta
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from tests.conftest import ADMIN, ALICE, base_config, chat, served, until
 from tests.fakes.monica import FakeMonica, Step
 from tests.fakes.redis_server import REDIS_URL, redis_prefix
-from tests.fakes.replicas import Replica
+from tests.fakes.replicas import Replica, replica_pair
 from tests.fakes.webhook import FakeWebhook
 from tests.test_dashboard import page, sign_in
 
@@ -45,13 +44,8 @@ async def pair(
         "redis_timeout": "2s",
     }
     config["server"] = {"shutdown_grace": "1s"}
-    replicas = Replica("a", config, tmp_path), Replica("b", config, tmp_path)
-    try:
-        await asyncio.gather(*(r.start() for r in replicas))
+    async with replica_pair(config, tmp_path) as replicas:
         yield replicas
-    finally:
-        for replica in replicas:
-            replica.stop()
 
 
 async def account(http: aiohttp.ClientSession, replica: Replica) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from tests.conftest import ADMIN, ALICE, base_config, chat, until
 from tests.fakes.monica import FakeMonica, Step
 from tests.fakes.redis_server import REDIS_URL, redis_prefix
-from tests.fakes.replicas import Replica
+from tests.fakes.replicas import Replica, replica_pair
 
 __all__ = ["redis_prefix"]  # the fixture
 
@@ -33,13 +32,8 @@ async def pair(
         "redis_timeout": "1s",
     }
     config["server"] = {"shutdown_grace": "1s"}
-    replicas = Replica("a", config, tmp_path), Replica("b", config, tmp_path)
-    try:
-        await asyncio.gather(*(r.start() for r in replicas))
+    async with replica_pair(config, tmp_path) as replicas:
         yield replicas
-    finally:
-        for replica in replicas:
-            replica.stop()
 
 
 async def call(

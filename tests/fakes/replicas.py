@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +67,15 @@ class Replica:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+@contextlib.asynccontextmanager
+async def replica_pair(config: dict[str, Any], tmp_path: Path) -> AsyncIterator[tuple[Replica, Replica]]:
+    """Two gateway processes `a` and `b` on one config (one Redis), stopped afterwards."""
+    replicas = Replica("a", config, tmp_path), Replica("b", config, tmp_path)
+    try:
+        await asyncio.gather(*(r.start() for r in replicas))
+        yield replicas
+    finally:
+        for replica in replicas:
+            replica.stop()
