@@ -11,15 +11,15 @@ STAMP := $(VENV)/.installed
 # gets pip and pip does the work. The venv starts without pip: ensurepip alone costs
 # several seconds.
 UV := $(or $(shell command -v uv 2>/dev/null),$(VENV)/.uv/bin/uv)
-install = { $(UV) pip install -q --python $(BIN)/python $(1) \
-	|| { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install -q $(1); }; }
+install = { $(UV) pip install -q --python $(BIN)/python -c constraints.txt $(1) \
+	|| { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install -q -c constraints.txt $(1); }; }
 
 .PHONY: run test lint typecheck unit bench agents clean
 
 $(BIN)/python:
 	$(PY) -m venv --without-pip $(VENV)
 
-$(RUNTIME): pyproject.toml | $(BIN)/python
+$(RUNTIME): pyproject.toml constraints.txt | $(BIN)/python
 	test -x $(UV) || PIP_ROOT_USER_ACTION=ignore $(PY) -m pip install -q --target $(VENV)/.uv uv \
 		|| echo "no uv: pip installs"
 	$(call install,-e .)

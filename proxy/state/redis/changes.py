@@ -93,4 +93,4 @@ class Subscriber:
                 await self.link.failed(exc)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()

@@ -40,9 +40,7 @@ def connect(target: RedisTarget, timeout: float | None, connect_timeout: float) 
         sentinel_options["password"] = target.sentinel_password
     if target.tls:
         sentinel_options["ssl"] = True
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels), sentinel_kwargs=sentinel_options, **options
-    )
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_options, **options)
     master: aioredis.Redis = sentinel.master_for(
         target.service,
         db=target.db,
