@@ -152,14 +152,14 @@ class OpenAIProvider(Provider):
                 events = blocks.clean(events)
                 if events:
                     sent = True
-                    yield Raw(events)
+                    yield Raw(events, blocks.ended)
         if pending.strip():
             if not sent:
                 check_first(pending, self.ctx.clock.now())
             events = blocks.clean(pending if pending.endswith(b"\n\n") else pending + b"\n\n")
             if events.strip():
                 sent = True
-                yield Raw(events if events.endswith(b"\n\n") else events + b"\n\n")
+                yield Raw(events if events.endswith(b"\n\n") else events + b"\n\n", blocks.ended)
         if not sent:
             raise transient("upstream stream ended without content")
         yield blocks.usage or estimate_usage(request.messages, "")
