@@ -45,9 +45,10 @@ __all__ = [  # the admission types are re-exported: callers may keep importing t
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UsageRecord:
-    """One finished request, for the per-day usage ledger."""
+    """One finished request, for the per-day usage ledger (not frozen: one is made per
+    request, and a frozen dataclass sets each of its ten fields through a call)."""
 
     day: str  # UTC, YYYY-MM-DD
     minute: int  # epoch minute, for the last-hour chart
