@@ -1,6 +1,6 @@
 """One request through a door: its facts as they are learnt, and its single finish.
 
-Every handler opens `async with Exchange(request, door) as ex:` and fills in what it
+Every handler opens `with Exchange(request, door) as ex:` and fills in what it
 learns (client, model, the trace of attempts, usage). Leaving the block — answered,
 refused, broken or abandoned by the client — writes the access log line, the metrics
 (labelled with the door's route) and the usage counters, once. A `GatewayError` that
@@ -73,10 +73,12 @@ class Exchange:
         self.refused = caller.refused is not None  # the callers step refused the key or its budget
         request[EXCHANGE] = self
 
-    async def __aenter__(self) -> Exchange:
+    # A plain context manager: entering and leaving await nothing, and an async one would
+    # cost two coroutines per request.
+    def __enter__(self) -> Exchange:
         return self
 
-    async def __aexit__(
+    def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if isinstance(exc, GatewayError):
