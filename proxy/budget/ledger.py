@@ -169,12 +169,16 @@ class Budgets:
         return task
 
     def _later(self, key: str, amounts: Counts, expires_at: float) -> None:
-        _, counts = self._batch.get(key) or (expires_at, {})
-        for field, amount in amounts.items():
-            if field == "last_used":
-                counts[field] = max(counts.get(field, 0), amount)
-            else:
+        """Add `amounts` (the caller's own dict, kept when the key is new) to the batch."""
+        entry = self._batch.get(key)
+        if entry is not None:
+            counts = entry[1]
+            for field, amount in amounts.items():
                 counts[field] = counts.get(field, 0) + amount
+            amounts = counts
+        self._put(key, amounts, expires_at)
+
+    def _put(self, key: str, counts: Counts, expires_at: float) -> None:
         self._batch[key] = (expires_at, counts)
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
@@ -206,7 +210,9 @@ class Budgets:
         if len(self._touched) > 10_000:
             self._touched.clear()
         self._touched[key] = now
-        self._later(key, {"last_used": int(now)}, now + SEEN_FOR)
+        entry = self._batch.get(key)
+        last = int(now) if entry is None else max(entry[1].get("last_used", 0), int(now))
+        self._put(key, {"last_used": last}, now + SEEN_FOR)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._pending.discard(task)
