@@ -60,8 +60,8 @@ def check_first(events: bytes, now: float) -> None:
 class RawBlocks:
     """One stream's blocks, cleaned of what the client must not see; keeps the usage.
 
-    `ended` turns true with the block that held the usage chunk or `[DONE]`: only the
-    answer's close follows it.
+    `ended` turns true with the block that held the closing usage-only chunk or `[DONE]`:
+    only the answer's close follows it (a running usage in every chunk does not end it).
     """
 
     __slots__ = ("ended", "strip_usage", "usage")
@@ -89,8 +89,10 @@ class RawBlocks:
                 payload = payload_of(event)
                 usage = usage_of(payload.get("usage")) if payload is not None else None
                 if payload is not None and usage is not None:
-                    self.usage, self.ended = usage, True
-                    if self.strip_usage and not payload.get("choices"):
-                        end = start
+                    self.usage = usage
+                    if not payload.get("choices"):  # the closing usage-only chunk
+                        self.ended = True
+                        if self.strip_usage:
+                            end = start
             break
         return events if end == len(events) else events[:end]
