@@ -13,39 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.core.account import AccountStatus
-from proxy.core.admission import (
-    RECOVERING,
-    Admission,
-    Ask,
-    Blocker,
-    Candidate,
-    ClientQuota,
-    ClientWindow,
-    Lease,
-    Refusal,
-    Sticky,
-    Strategy,
-)
+from proxy.core.admission import Admission, Ask, Candidate, Lease
 from proxy.state.ledgers import ClientRegistry, Counters
-
-__all__ = [  # the admission types are re-exported: callers may keep importing them from here
-    "RECOVERING",
-    "USAGE_FIELDS",
-    "Admission",
-    "Ask",
-    "Blocker",
-    "Candidate",
-    "ClientQuota",
-    "ClientWindow",
-    "CredentialRecord",
-    "Lease",
-    "Refusal",
-    "StateStore",
-    "Sticky",
-    "Strategy",
-    "UsageRecord",
-    "UsageTable",
-]
 
 
 @dataclass(frozen=True)

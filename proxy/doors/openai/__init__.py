@@ -19,7 +19,7 @@ from proxy.doors.openai.reply import completion_body
 from proxy.request import ChatRequest, parse_chat
 
 if TYPE_CHECKING:
-    from proxy.state.base import ClientWindow
+    from proxy.core.admission import ClientWindow
 
 
 class OpenAIDoor:
