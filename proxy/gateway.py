@@ -60,6 +60,7 @@ class Gateway:
         metrics = self.metrics
         count = (lambda result: metrics.webhook_events.labels(result).inc()) if metrics else None
         self.notifier = Notifier(config.notify, self.clock, self.scrubber, count)
+        self.budgets.listener = self.notifier
         self.manager.on_state.append(Alerts(self.manager, self.notifier).on_state)
         self.health = HealthChecks(self.manager, config.pool.health_check)
         self.store.on_credential = self._credential_changed
