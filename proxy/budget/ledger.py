@@ -120,6 +120,9 @@ class Budgets:
         self._batch: dict[str, tuple[float, Counts]] = {}  # key -> (expires_at, amounts)
         self._flusher: asyncio.Task[None] | None = None
 
+    def set_timezone(self, timezone: str) -> None:
+        self.zone = ZoneInfo(timezone)
+
     def window(self, period: Period) -> Window:
         return window(self.clock.now(), period, self.zone)
 
