@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from proxy.core.admission import ClientQuota, ClientWindow, Sticky
 from proxy.core.errors import GatewayError
 from proxy.core.events import Event, Reply, Usage
 from proxy.errors import (
@@ -26,7 +27,6 @@ from proxy.pool.fallbacks import Fallbacks
 from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
 from proxy.pool.sticky import sticky_for
 from proxy.request import ChatRequest
-from proxy.state.base import ClientQuota, ClientWindow, Sticky
 from proxy.tools.policy import Route, calls_tools, route
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from proxy.budget.ledger import Budgets
 from proxy.budget.prices import Prices
 from proxy.clients import Client, ClientDirectory
 from proxy.clock import Clock
-from proxy.config import Config, ConfigError, load_config
+from proxy.config import Config, ConfigError, PoolConfig, load_config
 from proxy.dispatch import Dispatcher
 from proxy.logs import Scrubber, scrub_log_handlers, unscrub_log_handlers
 from proxy.metrics import Metrics
@@ -60,6 +60,7 @@ class Gateway:
         metrics = self.metrics
         count = (lambda result: metrics.webhook_events.labels(result).inc()) if metrics else None
         self.notifier = Notifier(config.notify, self.clock, self.scrubber, count)
+        self.budgets.listener = self.notifier
         self.manager.on_state.append(Alerts(self.manager, self.notifier).on_state)
         self.health = HealthChecks(self.manager, config.pool.health_check)
         self.store.on_credential = self._credential_changed
@@ -132,6 +133,7 @@ class Gateway:
         fresh = load_config(Path(source))
         before = set(self.manager.accounts)
         self.config = _with_live_parts(self.config, fresh)
+        await self._apply_pool(self.config.pool)
         self.overrides = Overrides(self.store, self.clock, self.config.admin_key)
         self.notifier.config = self.config.notify
         self.dispatcher.fallbacks.table = self.config.model_fallbacks
@@ -150,6 +152,14 @@ class Gateway:
             "added": sorted(after - before),
             "removed": sorted(before - after),
         }
+
+    async def _apply_pool(self, pool: PoolConfig) -> None:
+        """The `pool` section, read at each use from these three holders, and the schedule."""
+        self.manager.pool = pool
+        if self.ctx is not None:
+            self.ctx.pool = pool  # providers' timeouts
+        self.budgets.set_timezone(pool.budget_timezone)
+        await self.health.reconfigure(pool.health_check)
 
     async def replace_credential(self, account_id: str, body: dict[str, object]) -> None:
         """An operator pasted a new credential: seal it, share it, and use it here now."""
@@ -220,7 +230,8 @@ class Gateway:
 
 
 def _with_live_parts(current: Config, fresh: Config) -> Config:
-    """What a reload may change while serving: accounts, clients, aliases, pool policy."""
+    """What a reload may change while serving: accounts, clients, aliases, fallbacks, the
+    `pool` section, alerts, prices. `server`, `state`, `metrics` and `logging` need a restart."""
     from dataclasses import replace
 
     return replace(
@@ -229,6 +240,7 @@ def _with_live_parts(current: Config, fresh: Config) -> Config:
         clients=fresh.clients or current.clients,
         model_aliases=fresh.model_aliases,
         model_fallbacks=fresh.model_fallbacks,
+        pool=fresh.pool,
         notify=fresh.notify,
         admin_key=fresh.admin_key or current.admin_key,
         prices=fresh.prices,

@@ -19,8 +19,9 @@ from typing import Any
 
 import aiohttp
 
+from proxy.budget.ledger import EXHAUSTED_REASON, UNITS, Spent, budget_dict
 from proxy.clock import Clock
-from proxy.config.model import NotifyConfig
+from proxy.config.model import Budget, NotifyConfig
 from proxy.core.account import AccountStatus, State
 from proxy.logs import Scrubber
 
@@ -85,6 +86,8 @@ class Notifier:
         event = STATE_EVENTS[new.state]
         if event == "recovered" and old.state is State.COOLING and not self.wants("cooling"):
             return  # the end of a short rate-limit rest nobody was told about
+        if event == "exhausted" and new.reason == EXHAUSTED_REASON and self.wants("budget"):
+            return  # the `budget` event says it, with the budget's numbers
         if event == "recovered":
             line = f"account {account_id} ({provider}) is active again (was {old.state.value})"
         else:
@@ -105,6 +108,27 @@ class Notifier:
         shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
         line = f"no usable account left for {shown} (accounts: {', '.join(accounts)})"
         self.send("pool_empty", line, model=models[0], models=models, accounts=accounts)
+
+    def budget_spent(
+        self, subject: str, name: str, budget: Budget, spent: Spent, used: dict[str, float]
+    ) -> None:
+        """A client's or an account's budget was used up (told once per period)."""
+        who = f"Client '{name}'" if subject == "client" else f"Account '{name}'"
+        amount = used[spent.measure]
+        line = f"{spent.message(who)} Used: {amount:g} {UNITS[spent.measure]}."
+        self.send(
+            "budget",
+            line,
+            subject=subject,
+            **{subject: name},
+            measure=spent.measure,
+            limit=spent.limit,
+            spent=amount,
+            period=spent.period,
+            resets_at=spent.resets_at,
+            budget=budget_dict(budget),
+            used=used,
+        )
 
     def send(self, event: str, line: str, **fields: Any) -> None:
         """Queue one event (never blocks; a full queue drops it)."""

@@ -38,6 +38,7 @@ class ChatRequest:
     raw: bytes = b""  # the original bytes, reused when nothing changes
     passthrough: bool = False  # the OpenAI door relays an OpenAI upstream's own bytes (Raw events)
     session: str | None = None  # the client's conversation id (x-session-id, prompt_cache_key)
+    legacy_functions: bool = False  # sent `functions`: the OpenAI door answers with `function_call`
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

@@ -64,18 +64,22 @@ def _tools(tools: Any) -> set[str]:
         at = f"tools[{index}]"
         if not isinstance(tool, dict) or tool.get("type") != "function":
             raise invalid_request(f"'{at}' must be an object with type 'function' and a 'function'.", at)
-        function = _object(tool.get("function"), f"{at}.function")
-        name = function.get("name")
-        if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
-            raise invalid_request(
-                f"'{at}.function.name' must be 1 to 64 letters, digits, underscores or dashes.",
-                f"{at}.function.name",
-            )
-        _typed(function.get("description"), str, f"{at}.function.description", "a string")
-        _typed(function.get("parameters"), dict, f"{at}.function.parameters", "an object (a JSON Schema)")
-        _typed(function.get("strict"), bool, f"{at}.function.strict", "a boolean")
-        names.add(name)
+        names.add(check_function(tool.get("function"), f"{at}.function"))
     return names
+
+
+def check_function(function: Any, where: str) -> str:
+    """One function's declaration (a tool's, or a legacy `functions` entry); its name."""
+    function = _object(function, where)
+    name = function.get("name")
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+        raise invalid_request(
+            f"'{where}.name' must be 1 to 64 letters, digits, underscores or dashes.", f"{where}.name"
+        )
+    _typed(function.get("description"), str, f"{where}.description", "a string")
+    _typed(function.get("parameters"), dict, f"{where}.parameters", "an object (a JSON Schema)")
+    _typed(function.get("strict"), bool, f"{where}.strict", "a boolean")
+    return name
 
 
 def _tool_choice(choice: Any, names: set[str]) -> None:

@@ -24,6 +24,7 @@ from proxy.http.keys import GATEWAY
 from tests.fakes.mammouth import FakeMammouth
 from tests.fakes.monica import FakeMonica
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.webhook import FakeWebhook
 
 ALICE = "sk-test-alice-0123456789"
 BOB = "sk-test-bob-0123456789"
@@ -209,3 +210,11 @@ async def monica() -> AsyncIterator[FakeMonica]:
 async def mammouth() -> AsyncIterator[FakeMammouth]:
     async with served(FakeMammouth()) as fake:
         yield fake
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[FakeWebhook]:
+    """A local alert receiver (`notify.webhook`); a held POST is let go at the end."""
+    async with served(FakeWebhook()) as fake:
+        yield fake
+        fake.release.set()

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import ADMIN, ALICE, base_config, chat, served, until
+from tests.conftest import ADMIN, ALICE, base_config, chat, until
 from tests.fakes.monica import FakeMonica, Step
 from tests.fakes.redis_server import REDIS_URL, redis_prefix
 from tests.fakes.replicas import Replica, replica_pair
@@ -21,12 +21,6 @@ from tests.test_dashboard import page, sign_in
 __all__ = ["page", "redis_prefix"]  # the fixtures
 
 OLD, NEW = "sess-logged-out-0123456789", "sess-fresh-cookie-9876543210"
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[FakeWebhook]:
-    async with served(FakeWebhook()) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -104,3 +104,19 @@ async def test_answers_built_by_the_gateway_name_the_fallback_model_too(upstream
     chunks = [c async for c in stream.parse()]
     assert {c.model for c in chunks} == {"gpt-4o-mini"}
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+async def test_embeddings_never_fall_back_to_another_model(upstream, start_gateway):
+    """Vectors of another model would mix into an index built with the first one."""
+    raw = base_config(
+        upstream, accounts=2, model_fallbacks={"text-embedding-3-large": ["text-embedding-3-small"]}
+    )
+    raw["accounts"][0]["models"] = ["text-embedding-3-large"]
+    raw["accounts"][1]["models"] = ["text-embedding-3-small"]
+    gw = await start_gateway(raw)
+    upstream.script(KEY[1], error_step(429, "rate_limit_exceeded", "slow down", **{"Retry-After": "60"}))
+    with pytest.raises(openai.InternalServerError) as info:  # 503 no_available_account
+        await gw.client().embeddings.create(model="text-embedding-3-large", input="alpha")
+    assert info.value.status_code == 503
+    assert "x-pool-proxy-fallback" not in info.value.response.headers
+    assert [s.key for s in upstream.seen] == [KEY[1]]

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import generate_latest
 
 from proxy import notify
-from tests.conftest import base_config, chat, served, until
+from tests.conftest import base_config, chat, until
 from tests.fakes.openai_upstream import FakeOpenAI, error_step
 from tests.fakes.webhook import HOOK_PATH, FakeWebhook
 
 KEY_1, KEY_2 = "sk-upstream-1-secretvalue", "sk-upstream-2-secretvalue"
 FIELDS = {"event", "account", "provider", "state", "previous", "reason", "until", "gateway", "at", "text"}
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[FakeWebhook]:
-    async with served(FakeWebhook()) as fake:
-        yield fake
-        fake.release.set()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from proxy.clock import FakeClock
 from proxy.config import RateLimit
 from proxy.core.account import AccountStatus, State
-from proxy.core.admission import Admission, Blocker, Candidate, ClientQuota, Lease, Strategy
+from proxy.core.admission import Admission, Ask, Blocker, Candidate, ClientQuota, Lease, Strategy
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.scripts import Scripts
@@ -48,9 +48,8 @@ async def admit(
     now: float = NOW,
     ttl: float = TTL,
 ) -> Admission:
-    admission, _ = await scripts.admit(
-        client, candidates, strategy, "model", exclude, now, ttl, f"lease-{next(_tokens)}"
-    )
+    ask = Ask(client, candidates, strategy, "model", now, exclude)
+    admission, _ = await scripts.admit(ask, ttl, f"lease-{next(_tokens)}")
     return admission
 
 
@@ -218,7 +217,7 @@ async def test_cursor_rotation_follows_the_weighted_cycle_in_both_backends(
     for step in range(12):
         exclude = frozenset({"b"}) if step % 5 == 4 else frozenset()
         got = await admit(scripts, candidates, strategy=strategy, exclude=exclude)
-        want = await memory.admit(None, candidates, strategy, "model", exclude, NOW)
+        want = await memory.admit(Ask(None, candidates, strategy, "model", NOW, exclude))
         assert got.lease is not None and want.lease is not None
         redis_order.append(got.lease.account_id)
         memory_order.append(want.lease.account_id)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from proxy.clock import FakeClock
 from proxy.config import PoolConfig, RateLimit
-from proxy.core.admission import Candidate, ClientQuota, Lease
+from proxy.core.admission import Ask, Candidate, ClientQuota, Lease
 from proxy.outcome import Outcome, OutcomeKind
 from proxy.pool.status import AccountStatus, State, apply_outcome
 from proxy.state.memory import MemoryStore
@@ -85,7 +85,7 @@ async def _run_leases(script) -> None:
     held: list[Lease] = []
     for action, n in script:
         if action == "admit":
-            admission = await store.admit(client, candidates, "round_robin", "m", frozenset(), clock.now())
+            admission = await store.admit(Ask(client, candidates, "round_robin", "m", clock.now()))
             if admission.lease is not None:
                 held.append(admission.lease)
         elif action == "release" and held:

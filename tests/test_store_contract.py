@@ -12,7 +12,8 @@ import pytest
 from proxy.clock import FakeClock
 from proxy.config import RateLimit, StateConfig
 from proxy.core.account import AccountStatus, State
-from proxy.state.base import Blocker, Candidate, ClientQuota, StateStore, UsageRecord
+from proxy.core.admission import Ask, Blocker, Candidate, ClientQuota
+from proxy.state.base import StateStore, UsageRecord
 from proxy.state.memory import MemoryStore
 from proxy.state.redis import RedisStore
 from tests.conftest import until
@@ -74,7 +75,7 @@ async def test_a_status_change_reaches_every_replica(open_store: Opener) -> None
     disabled = AccountStatus(State.DISABLED, reason="by operator", changed_at=NOW)
     await a.update("acct", lambda _: disabled)
     await until(lambda: b.status("acct") == disabled)
-    refused = await b.admit(None, [Candidate("acct", None, None)], "round_robin", "m", frozenset(), NOW)
+    refused = await b.admit(Ask(None, [Candidate("acct", None, None)], "round_robin", "m", NOW))
     assert [r.blocker for r in refused.refusals] == [Blocker.DISABLED]
 
 
@@ -90,10 +91,10 @@ async def test_admission_refuses_each_blocked_account_with_its_reason(open_store
     busy = Candidate("busy", None, max_concurrency=1)
     limited = Candidate("limited", RateLimit(rate=0.01, burst=1), None)
     for candidate in (busy, limited):
-        assert (await store.admit(None, [candidate], "round_robin", "x", frozenset(), NOW)).lease
+        assert (await store.admit(Ask(None, [candidate], "round_robin", "x", NOW))).lease
     names = ["cool", "done", "off", "bad", "skipped"]
     candidates = [*(Candidate(n, None, None) for n in names), busy, limited]
-    refused = await store.admit(None, candidates, "round_robin", "m", frozenset({"skipped"}), NOW)
+    refused = await store.admit(Ask(None, candidates, "round_robin", "m", NOW, frozenset({"skipped"})))
     assert refused.lease is None
     got = {r.account_id: r.blocker for r in refused.refusals}
     assert got == {
@@ -114,32 +115,32 @@ async def test_client_over_its_limit_gets_the_wait_and_takes_nothing(open_store:
     client = ClientQuota("alice", RateLimit(rate=0.1, burst=2))
     account = Candidate("acct", RateLimit(rate=0.01, burst=5), None)
     for remaining in (1, 0):
-        admission = await store.admit(client, [account], "round_robin", "m", frozenset(), NOW)
+        admission = await store.admit(Ask(client, [account], "round_robin", "m", NOW))
         assert admission.lease is not None and admission.client is not None
         assert (admission.client.limit, admission.client.remaining) == (2, remaining)
-    refused = await store.admit(client, [account], "round_robin", "m", frozenset(), NOW)
+    refused = await store.admit(Ask(client, [account], "round_robin", "m", NOW))
     assert refused.lease is None and refused.client_wait == pytest.approx(10.0, rel=0.01)
     # A failover attempt of the same client does not need a token.
     retry = replace(client, take=False)
-    assert (await store.admit(retry, [account], "round_robin", "m", frozenset(), NOW)).lease is not None
+    assert (await store.admit(Ask(retry, [account], "round_robin", "m", NOW))).lease is not None
 
 
 async def test_leases_bound_concurrency_across_replicas_and_release_wakes_waiters(open_store: Opener) -> None:
     a = await open_store()
     b = await replica(open_store, a)
     account = [Candidate("acct", None, max_concurrency=2)]
-    first = await a.admit(None, account, "round_robin", "m", frozenset(), NOW)
-    second = await b.admit(None, account, "round_robin", "m", frozenset(), NOW)
+    first = await a.admit(Ask(None, account, "round_robin", "m", NOW))
+    second = await b.admit(Ask(None, account, "round_robin", "m", NOW))
     assert first.lease is not None and second.lease is not None
     assert a.in_flight("acct") >= 1
-    refused = await a.admit(None, account, "round_robin", "m", frozenset(), NOW)
+    refused = await a.admit(Ask(None, account, "round_robin", "m", NOW))
     assert [r.blocker for r in refused.refusals] == [Blocker.BUSY]
     waiter = asyncio.create_task(a.wait_change(600.0))
     await asyncio.sleep(0)  # one loop turn: the waiter now waits on the store's change signal
     assert not waiter.done()
     await b.release(second.lease)
     await asyncio.wait_for(waiter, 60.0)  # woken by the release: its own timeout is far off
-    assert (await a.admit(None, account, "round_robin", "m", frozenset(), NOW)).lease is not None
+    assert (await a.admit(Ask(None, account, "round_robin", "m", NOW))).lease is not None
 
 
 async def test_one_probe_at_a_time_after_a_rest(open_store: Opener) -> None:
@@ -148,14 +149,14 @@ async def test_one_probe_at_a_time_after_a_rest(open_store: Opener) -> None:
     await a.update("acct", lambda _: AccountStatus(State.COOLING, until=NOW - 1, rest=60))
     account = [Candidate("acct", None, None)]
     await until(lambda: b.status("acct").state is State.COOLING)
-    probe = await a.admit(None, account, "round_robin", "m", frozenset(), NOW)
+    probe = await a.admit(Ask(None, account, "round_robin", "m", NOW))
     assert probe.lease is not None and probe.lease.probe
-    other = await b.admit(None, account, "round_robin", "m", frozenset(), NOW)
+    other = await b.admit(Ask(None, account, "round_robin", "m", NOW))
     assert [r.blocker for r in other.refusals] == [Blocker.PROBING]
     await a.release(probe.lease)  # (redis: lands in the background, within a round trip)
 
     async def next_probe() -> bool:
-        admission = await b.admit(None, account, "round_robin", "m", frozenset(), NOW)
+        admission = await b.admit(Ask(None, account, "round_robin", "m", NOW))
         return admission.lease is not None and admission.lease.probe
 
     await until(next_probe)

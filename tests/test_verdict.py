@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from proxy.core.admission import Blocker, Refusal
 from proxy.core.errors import ErrorKind, GatewayError
 from proxy.pool.status import AccountStatus, State
 from proxy.pool.verdict import unavailable, verdict
-from proxy.state.base import Blocker, Refusal
 
 NOW = 1000.0
 COOLDOWN = 30.0

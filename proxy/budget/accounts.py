@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from proxy.budget.ledger import Budgets, limits
+from proxy.budget.ledger import EXHAUSTED_REASON, Budgets, at_limit
 from proxy.config.model import Budget
 from proxy.outcome import Outcome, OutcomeKind
 from proxy.pool.manager import Account, AccountManager
 from proxy.state.ledgers import Counts
 
-REASON = "budget"
+REASON = EXHAUSTED_REASON
 
 
 class AccountBudgets:
@@ -30,9 +30,8 @@ class AccountBudgets:
         budget = account.config.budget
         if budget is None or not outcome.ok:
             return
-        key, w = self.budgets.key("account", account.id, budget.period)
-        counts = await self.budgets.counters.add(key, {"requests": 1}, w.resets_at)
-        await self._check(account.id, budget, counts, w.resets_at)
+        counts = await self.budgets.count("account", account.id, budget, {"requests": 1})
+        await self._check(account.id, budget, counts)
 
     def charge(self, account_id: str, model: str, prompt: int, completion: int) -> None:
         account = self.manager.accounts.get(account_id)
@@ -47,11 +46,10 @@ class AccountBudgets:
         check.add_done_callback(self._pending.discard)
 
     async def _after_charge(self, account_id: str, budget: Budget, charged: asyncio.Task[Counts]) -> None:
-        counts = await charged
-        _, w = self.budgets.key("account", account_id, budget.period)
-        await self._check(account_id, budget, counts, w.resets_at)
+        await self._check(account_id, budget, await charged)
 
-    async def _check(self, account_id: str, budget: Budget, counts: Counts, resets_at: float) -> None:
-        if any(counts.get(field, 0) >= limit for field, limit in limits(budget).items()):
+    async def _check(self, account_id: str, budget: Budget, counts: Counts) -> None:
+        if at_limit(budget, counts) is not None:
+            resets_at = self.budgets.window(budget.period).resets_at
             spent = Outcome(OutcomeKind.QUOTA_EXHAUSTED, REASON, reset_at=resets_at)
             await self.manager.report(account_id, spent)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from proxy.budget.period import Window, describe_reset, window
@@ -29,6 +29,8 @@ SEEN_FOR = 400 * 86400.0  # seconds a client's last use is remembered
 TOUCH_EVERY = 5.0  # seconds: last use is written at most this often per subject and replica
 FLUSH_EVERY = 1.0  # seconds: counts of subjects without a budget are written in batches
 UNITS = {"requests": "requests", "tokens": "tokens", "usd": "USD"}
+EXHAUSTED_REASON = "budget"  # an account at its budget rests as `exhausted` with this reason
+ALERTED = "alerted"  # counter field: how many replicas found the budget spent this period
 
 
 def limits(budget: Budget) -> dict[str, int]:
@@ -38,6 +40,14 @@ def limits(budget: Budget) -> dict[str, int]:
     if "usd" in found:
         out["usd_nanos"] = round(found["usd"] * NANOS)
     return out
+
+
+def at_limit(budget: Budget, counts: Counts) -> str | None:
+    """The first measure (requests, tokens, usd) whose count has reached its limit."""
+    for field, limit in limits(budget).items():
+        if counts.get(field, 0) >= limit:
+            return "usd" if field == "usd_nanos" else field
+    return None
 
 
 def used(counts: Counts) -> dict[str, float]:
@@ -79,12 +89,22 @@ class Standing:
 
     def to_dict(self, budget: Budget | None) -> dict[str, Any]:
         return {
-            "budget": _budget_dict(budget),
+            "budget": budget_dict(budget),
             "period": self.period,
             "used": self.used,
             "resets_at": self.resets_at,
             "last_used_at": self.last_used_at,
         }
+
+
+class BudgetListener(Protocol):
+    """Who hears that a budget was used up (the alert webhook, proxy/notify.py)."""
+
+    def wants(self, event: str) -> bool: ...
+
+    def budget_spent(
+        self, subject: str, name: str, budget: Budget, spent: Spent, used: dict[str, float]
+    ) -> None: ...
 
 
 class Budgets:
@@ -93,11 +113,16 @@ class Budgets:
         self.clock = clock
         self.zone = ZoneInfo(timezone)
         self.prices = prices
+        self.listener: BudgetListener | None = None
+        self._told: set[str] = set()  # counter keys this replica has announced (or seen announced)
         self._pending: set[asyncio.Task[Any]] = set()
         self._touched: dict[str, float] = {}
         self._batch: dict[str, tuple[float, Counts]] = {}  # key -> (expires_at, amounts)
         self._flusher: asyncio.Task[None] | None = None
         self._windows: dict[Period, Window] = {}
+
+    def set_timezone(self, timezone: str) -> None:
+        self.zone = ZoneInfo(timezone)
 
     def window(self, period: Period) -> Window:
         """The current period, worked out again only when it ends (every finished request
@@ -122,7 +147,11 @@ class Budgets:
         refused = await self.counters.admit(key, limits(budget), {"requests": 1}, w.resets_at)
         if refused is None:
             return None
-        measure = "usd" if refused == "usd_nanos" else refused
+        spent = self._spent("usd" if refused == "usd_nanos" else refused, budget, w)
+        await self._announce(subject, name, budget, spent, key)  # if no charge announced it yet
+        return spent
+
+    def _spent(self, measure: str, budget: Budget, w: Window) -> Spent:
         return Spent(
             measure,
             budget.limits()[measure],
@@ -131,6 +160,33 @@ class Budgets:
             describe_reset(w.resets_at, self.zone),
             max(1.0, w.resets_at - self.clock.now()),
         )
+
+    async def count(self, subject: str, name: str, budget: Budget, amounts: Mapping[str, int]) -> Counts:
+        """Add to a subject's counter for this period; a count that reaches a limit is
+        announced to the listener, once per period across replicas."""
+        key, w = self.key(subject, name, budget.period)
+        counts = await self.counters.add(key, amounts, w.resets_at)
+        measure = at_limit(budget, counts)
+        if measure is not None:
+            await self._announce(subject, name, budget, self._spent(measure, budget, w), key)
+        return counts
+
+    async def _announce(self, subject: str, name: str, budget: Budget, spent: Spent, key: str) -> None:
+        """Tell the listener, unless this period's crossing was told already: the counter's
+        `alerted` field is incremented atomically, so only the first replica sees 1."""
+        listener = self.listener
+        if listener is None or key in self._told or not listener.wants("budget"):
+            return
+        if len(self._told) > 10_000:
+            self._told.clear()
+        self._told.add(key)
+        try:
+            counts = await self.counters.add(key, {ALERTED: 1}, spent.resets_at)
+        except Exception as exc:  # an alert must never fail the request that found it
+            log.warning("budget alert not sent", extra={"error": repr(exc)})
+            return
+        if counts.get(ALERTED) == 1:
+            listener.budget_spent(subject, name, budget, spent, used(counts))
 
     async def give_back(self, subject: str, name: str, budget: Budget | None) -> None:
         """A request that was taken but then refused or failed does not count."""
@@ -159,11 +215,11 @@ class Budgets:
             amounts["usd_nanos"] = self.prices.nanos(model, prompt, completion)
         if not any(amounts.values()):
             return None
-        key, w = self.key(subject, name, budget.period if budget else "day")
         if budget is None:
+            key, w = self.key(subject, name, "day")
             self._later(key, amounts, w.resets_at)
             return None
-        task = asyncio.get_running_loop().create_task(self.counters.add(key, amounts, w.resets_at))
+        task = asyncio.get_running_loop().create_task(self.count(subject, name, budget, amounts))
         self._pending.add(task)
         task.add_done_callback(self._done)
         return task
@@ -250,7 +306,7 @@ class Budgets:
         return out
 
 
-def _budget_dict(budget: Budget | None) -> dict[str, Any] | None:
+def budget_dict(budget: Budget | None) -> dict[str, Any] | None:
     return {"period": budget.period, **budget.limits()} if budget else None
 
 

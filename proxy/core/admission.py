@@ -6,6 +6,7 @@ speak these types, which import neither of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -14,12 +15,14 @@ from proxy.config.model import RateLimit, Strategy
 __all__ = [
     "RECOVERING",
     "Admission",
+    "Ask",
     "Blocker",
     "Candidate",
     "ClientQuota",
     "ClientWindow",
     "Lease",
     "Refusal",
+    "Sticky",
     "Strategy",
 ]
 
@@ -41,6 +44,28 @@ class ClientQuota:
     name: str
     limit: RateLimit | None
     take: bool = True
+
+
+@dataclass(frozen=True)
+class Sticky:
+    """An admission's conversation: try the account that served it last first, and
+    remember the account chosen now for `ttl` seconds."""
+
+    key: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One admission question: whose token, which accounts in what order, which to skip."""
+
+    client: ClientQuota | None
+    candidates: Sequence[Candidate]
+    strategy: Strategy
+    cursor_key: str  # the round-robin cursor; failover attempts (`exclude`) leave it alone
+    now: float
+    exclude: frozenset[str] = frozenset()
+    sticky: Sticky | None = None
 
 
 @dataclass(frozen=True)

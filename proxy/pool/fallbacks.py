@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
+from proxy.core.admission import ClientQuota
 from proxy.core.errors import GatewayError
 from proxy.request import ChatRequest
-from proxy.state.base import ClientQuota
 
 if TYPE_CHECKING:
     from proxy.dispatch import Trace

@@ -31,6 +31,14 @@ class HealthChecks:
         if self.config.every and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._every())
 
+    async def reconfigure(self, config: HealthCheckConfig) -> None:
+        """A reload changed `pool.health_check`: the schedule restarts on the new period."""
+        if config == self.config:
+            return
+        await self.close()
+        self.config = config
+        self.start()
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

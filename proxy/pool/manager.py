@@ -19,10 +19,12 @@ from proxy.config import AccountConfig, PoolConfig, mask
 from proxy.core.account import AccountStatus, State
 from proxy.core.admission import (
     Admission,
+    Ask,
     Candidate,
     ClientQuota,
     ClientWindow,
     Lease,
+    Sticky,
 )
 from proxy.core.errors import GatewayError
 from proxy.errors import client_rate_limited
@@ -31,7 +33,7 @@ from proxy.outcome import Outcome
 from proxy.pool.status import apply_outcome, fingerprint
 from proxy.pool.verdict import unavailable, verdict
 from proxy.providers.base import Provider
-from proxy.state.base import StateStore, Sticky
+from proxy.state.base import StateStore
 
 log = logging.getLogger("pool_proxy.pool")
 
@@ -141,9 +143,8 @@ class AccountManager:
         deadline = loop.time() + self.pool.queue_timeout
         while True:
             now = self.clock.now()
-            admission = await self.store.admit(
-                client, candidates, self.pool.strategy, cursor_key, exclude, now, sticky
-            )
+            ask = Ask(client, candidates, self.pool.strategy, cursor_key, now, exclude, sticky)
+            admission = await self.store.admit(ask)
             if admission.lease is not None:
                 account = self.accounts.get(admission.lease.account_id)
                 if account is None:  # removed by a reload between the choice and now

@@ -14,8 +14,8 @@ import hashlib
 import re
 
 from proxy.config.model import StickyConfig
+from proxy.core.admission import Sticky
 from proxy.request import ChatRequest, text_of
-from proxy.state.base import Sticky
 
 SYSTEM_ROLES = ("system", "developer")
 _SESSION_PART = re.compile(r"session_([0-9A-Za-z-]+)")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from proxy.core.admission import RECOVERING, Blocker, Refusal
 from proxy.core.errors import GatewayError
 from proxy.errors import insufficient_quota, no_available_account
 from proxy.pool.status import AccountStatus, State
-from proxy.state.base import RECOVERING, Blocker, Refusal
 
 _BLOCKER = {State.COOLING: Blocker.COOLING, State.EXHAUSTED: Blocker.EXHAUSTED}
 

@@ -13,36 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.core.account import AccountStatus
-from proxy.core.admission import (
-    RECOVERING,
-    Admission,
-    Blocker,
-    Candidate,
-    ClientQuota,
-    ClientWindow,
-    Lease,
-    Refusal,
-    Strategy,
-)
+from proxy.core.admission import Admission, Ask, Candidate, Lease
 from proxy.state.ledgers import ClientRegistry, Counters
-
-__all__ = [  # the admission types are re-exported: callers may keep importing them from here
-    "RECOVERING",
-    "USAGE_FIELDS",
-    "Admission",
-    "Blocker",
-    "Candidate",
-    "ClientQuota",
-    "ClientWindow",
-    "CredentialRecord",
-    "Lease",
-    "Refusal",
-    "StateStore",
-    "Sticky",
-    "Strategy",
-    "UsageRecord",
-    "UsageTable",
-]
 
 
 @dataclass(slots=True)
@@ -82,15 +54,6 @@ class CredentialRecord:
         return cls(str(raw["sealed"]), str(raw["base"]), float(raw["updated_at"]))
 
 
-@dataclass(frozen=True)
-class Sticky:
-    """An admission's conversation: try the account that served it last first, and
-    remember the account chosen now for `ttl` seconds."""
-
-    key: str
-    ttl: float
-
-
 USAGE_FIELDS = ("requests", "failures", "prompt_tokens", "completion_tokens", "estimated", "usd_nanos")
 UsageTable = dict[str, dict[str, dict[str, dict[str, int]]]]  # day -> dimension -> name -> field
 
@@ -124,20 +87,11 @@ class StateStore(ABC):
         """Atomically replace the status by `change(old)`; returns (old, new)."""
 
     @abstractmethod
-    async def admit(
-        self,
-        client: ClientQuota | None,
-        candidates: Sequence[Candidate],
-        strategy: Strategy,
-        cursor_key: str,
-        exclude: frozenset[str],
-        now: float,
-        sticky: Sticky | None = None,
-    ) -> Admission:
+    async def admit(self, ask: Ask) -> Admission:
         """Take the client's token and one usable candidate's token and lease, or none.
 
-        With `sticky`, the conversation's last account goes first while it is usable, and
-        the account taken becomes the conversation's account.
+        With `ask.sticky`, the conversation's last account goes first while it is usable,
+        and the account taken becomes the conversation's account.
         """
 
     @abstractmethod

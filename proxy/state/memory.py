@@ -8,7 +8,7 @@ import itertools
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,19 @@ from proxy.clock import Clock
 from proxy.core.account import AccountStatus, State
 from proxy.core.admission import (
     Admission,
+    Ask,
     Blocker,
     Candidate,
     ClientQuota,
     ClientWindow,
     Lease,
     Refusal,
-    Strategy,
+    Sticky,
 )
 from proxy.state.base import (
     USAGE_FIELDS,
     CredentialRecord,
     StateStore,
-    Sticky,
     UsageRecord,
     UsageTable,
 )
@@ -189,24 +189,16 @@ class MemoryStore(StateStore):
 
     # -- admission --------------------------------------------------------------------------
 
-    async def admit(
-        self,
-        client: ClientQuota | None,
-        candidates: Sequence[Candidate],
-        strategy: Strategy,
-        cursor_key: str,
-        exclude: frozenset[str],
-        now: float,
-        sticky: Sticky | None = None,
-    ) -> Admission:
+    async def admit(self, ask: Ask) -> Admission:
+        client, exclude, now, sticky = ask.client, ask.exclude, ask.now, ask.sticky
         client_limiter = None
         if client is not None and client.limit is not None and client.take:
             client_limiter = self._clients.get(client.name, client.limit)
             if not client_limiter.has_capacity():
                 return Admission(None, client_limiter.window(), client_wait=client_limiter.wait())
-        cursor = self._cursors.get(cursor_key, 0)
+        cursor = self._cursors.get(ask.cursor_key, 0)
         refusals: list[Refusal] = []
-        ordered = order(candidates, strategy, cursor, self.in_flight)
+        ordered = order(ask.candidates, ask.strategy, cursor, self.in_flight)
         if sticky is not None:
             ordered = self._sticky_first(ordered, sticky.key, now)
         for candidate in ordered:
@@ -221,7 +213,7 @@ class MemoryStore(StateStore):
             if client_limiter is not None:
                 await client_limiter.acquire()
             if not exclude:  # failover attempts do not move the round-robin cursor
-                self._cursors[cursor_key] = cursor + 1
+                self._cursors[ask.cursor_key] = cursor + 1
             if sticky is not None:
                 self._remember_sticky(sticky, candidate.id, now)
             return Admission(lease, client_window(self._clients, client))

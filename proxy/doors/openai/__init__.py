@@ -13,13 +13,13 @@ from aiohttp import web
 from proxy.config import Config
 from proxy.core.errors import GatewayError
 from proxy.core.events import Reply, Usage
-from proxy.doors.openai import errors
+from proxy.doors.openai import errors, legacy
 from proxy.doors.openai.encoder import ChatStreamEncoder
 from proxy.doors.openai.reply import completion_body
-from proxy.request import ChatRequest, parse_chat
+from proxy.request import ChatRequest, chat_request, parse_json_body
 
 if TYPE_CHECKING:
-    from proxy.state.base import ClientWindow
+    from proxy.core.admission import ClientWindow
 
 
 class OpenAIDoor:
@@ -30,8 +30,14 @@ class OpenAIDoor:
 
     def parse(self, raw: bytes, config: Config) -> ChatRequest:
         """The chat body; an OpenAI upstream may hand over its own bytes unless the answer
-        text must be collected for the body log (that needs typed events)."""
-        chat = parse_chat(raw, config.model_aliases)
+        text must be collected for the body log, or reshaped for legacy `functions`
+        (both need typed events)."""
+        body = parse_json_body(raw)
+        if legacy.uses_functions(body):
+            chat = chat_request(legacy.as_tools(body), config.model_aliases)
+            chat.legacy_functions = True
+            return chat
+        chat = chat_request(body, config.model_aliases, raw)
         chat.passthrough = not config.logging.log_bodies
         return chat
 
@@ -42,12 +48,14 @@ class OpenAIDoor:
         return None  # `prompt_cache_key` is read by parse_chat
 
     def stream_encoder(self, parsed: ChatRequest, served: ChatRequest) -> ChatStreamEncoder:
-        return ChatStreamEncoder(served.requested_model, include_usage=served.include_usage)
+        return ChatStreamEncoder(
+            served.requested_model, include_usage=served.include_usage, legacy=parsed.legacy_functions
+        )
 
     def reply_response(
         self, parsed: ChatRequest, served: ChatRequest, reply: Reply, usage: Usage, headers: dict[str, str]
     ) -> web.Response:
-        body = completion_body(served.requested_model, reply, usage)
+        body = completion_body(served.requested_model, reply, usage, legacy=parsed.legacy_functions)
         return web.Response(body=body, content_type="application/json", headers=headers)
 
     def error_response(self, error: GatewayError, headers: dict[str, str]) -> web.Response:

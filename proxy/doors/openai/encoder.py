@@ -25,6 +25,7 @@ from proxy.core.events import (
     Usage,
 )
 from proxy.doors.openai.errors import error_body
+from proxy.doors.openai.legacy import finish_reason, function_call
 
 DONE = b"data: [DONE]\n\n"
 _ALPHABET = string.ascii_letters + string.digits
@@ -41,9 +42,12 @@ def sse(payload: dict[str, Any]) -> bytes:
 class ChatStreamEncoder:
     """One chat stream's chunks; the id is made only if a typed event needs one."""
 
-    def __init__(self, model: str, *, include_usage: bool, created: int | None = None) -> None:
+    def __init__(
+        self, model: str, *, include_usage: bool, created: int | None = None, legacy: bool = False
+    ) -> None:
         self.model = model
         self.include_usage = include_usage
+        self.legacy = legacy  # the request sent `functions`: one `function_call`, legacy.py
         self.created = int(time.time()) if created is None else created
         self._id = ""
         self._started = False
@@ -67,9 +71,13 @@ class ChatStreamEncoder:
         if isinstance(event, ReasoningDelta):
             return self._chunk({"reasoning_content": event.text})
         if isinstance(event, ToolCallDelta):
+            if self.legacy:
+                if event.index:
+                    return b""
+                return self._chunk({"function_call": function_call(event.name, event.arguments)})
             return self._chunk({"tool_calls": [_tool_call(event)]})
         if isinstance(event, Finish):
-            return self._chunk({}, event.reason)
+            return self._chunk({}, finish_reason(event.reason) if self.legacy else event.reason)
         if isinstance(event, Usage):  # relayed streams carry their own usage chunk
             return self._usage(event) if self.include_usage and not self._relayed else b""
         return b""

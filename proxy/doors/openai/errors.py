@@ -12,7 +12,7 @@ from proxy.errors import envelope
 from proxy.godur import format_go_duration
 
 if TYPE_CHECKING:
-    from proxy.state.base import ClientWindow
+    from proxy.core.admission import ClientWindow
 
 TYPES = {
     ErrorKind.INVALID_REQUEST: "invalid_request_error",

@@ -41,10 +41,18 @@ class OpenAIProvider(Provider):
         self._url = f"{account.base_url}/chat/completions"
         self._effort = EffortMemory(account.id)  # models that refuse `reasoning_effort` (effort.py)
         self._auth = {"Authorization": f"Bearer {account.api_key}", "Content-Type": "application/json"}
-        self._timeouts = {  # built once: the hot path allocates no timeout objects
-            False: read_timeout(ctx.pool.first_byte_timeout),
-            True: read_timeout(ctx.pool.stream_idle_timeout),
-        }
+        self._timeouts_of = ctx.pool
+        self._timeouts = self._read_timeouts()
+
+    def _read_timeouts(self) -> dict[bool, aiohttp.ClientTimeout]:
+        """Built once per pool config: the hot path allocates no timeout objects."""
+        pool = self._timeouts_of = self.ctx.pool
+        return {False: read_timeout(pool.first_byte_timeout), True: read_timeout(pool.stream_idle_timeout)}
+
+    def _timeout(self, stream: bool) -> aiohttp.ClientTimeout:
+        if self.ctx.pool is not self._timeouts_of:  # a reload changed the pool section
+            self._timeouts = self._read_timeouts()
+        return self._timeouts[stream]
 
     async def start(self) -> None:
         """Without a `models` list, ask the upstream which models it serves."""
@@ -74,7 +82,7 @@ class OpenAIProvider(Provider):
                 self._url,
                 data=request.upstream_body(force_usage=stream),
                 headers=self._auth,
-                timeout=self._timeouts[stream],
+                timeout=self._timeout(stream),
             )
 
     async def _answer(self, request: ChatRequest) -> tuple[aiohttp.ClientResponse, bytes]:
@@ -121,7 +129,7 @@ class OpenAIProvider(Provider):
         """`/v1/embeddings` on this account (embeddings.py)."""
         url = f"{self.account.base_url}/embeddings"
         http = self.ctx.http(self.account)
-        return await post_embeddings(http, url, self._auth, body, self._timeouts[False], self.ctx.clock)
+        return await post_embeddings(http, url, self._auth, body, self._timeout(False), self.ctx.clock)
 
     async def _open(self, request: ChatRequest) -> aiohttp.ClientResponse:
         """The 200 stream; an effort field the model refuses is dropped and sent again once."""

@@ -19,8 +19,7 @@ from functools import partial
 
 import orjson
 
-from proxy.core.admission import Admission, Candidate, ClientQuota, Lease, Strategy
-from proxy.state.base import Sticky
+from proxy.core.admission import Admission, Ask, Candidate, Lease
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.changes import Changes
 from proxy.state.redis.link import Link, Unavailable
@@ -72,20 +71,10 @@ class Leases:
             for key in [k for k in table if k not in account_ids]:
                 del table[key]
 
-    async def admit(
-        self,
-        client: ClientQuota | None,
-        candidates: Sequence[Candidate],
-        strategy: Strategy,
-        cursor_key: str,
-        exclude: frozenset[str],
-        now: float,
-        sticky: Sticky | None = None,
-    ) -> Admission:
+    async def admit(self, ask: Ask) -> Admission:
         if not self.link.degraded:
             token = secrets.token_hex(8)
-            ttl, admit = self.lease_ttl, self.scripts.admit
-            call = partial(admit, client, candidates, strategy, cursor_key, exclude, now, ttl, token, sticky)
+            call = partial(self.scripts.admit, ask, self.lease_ttl, token)
             try:
                 admission, count = await self.link.call(call)
             except Unavailable:
@@ -93,12 +82,12 @@ class Leases:
             else:
                 if admission.lease is not None:
                     account_id = admission.lease.account_id
-                    limit = next(c.max_concurrency or 0 for c in candidates if c.id == account_id)
+                    limit = next(c.max_concurrency or 0 for c in ask.candidates if c.id == account_id)
                     self._held[token] = Held(admission.lease, limit)
                     self._counted[account_id] = count
                     self._mine[account_id] = self._mine.get(account_id, 0) + 1
                 return admission
-        admission = await self.fallback.admit(client, candidates, strategy, cursor_key, exclude, now, sticky)
+        admission = await self.fallback.admit(ask)
         if admission.lease is not None:
             self._local.add(admission.lease.token)
         return admission

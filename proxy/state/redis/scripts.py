@@ -19,15 +19,13 @@ from redis.commands.core import AsyncScript
 
 from proxy.core.admission import (
     Admission,
+    Ask,
     Blocker,
     Candidate,
-    ClientQuota,
     ClientWindow,
     Lease,
     Refusal,
-    Strategy,
 )
-from proxy.state.base import Sticky
 from proxy.state.order import order, weighted_cycle
 from proxy.state.redis.keys import Keys
 from proxy.state.redis.pipe import Pipe
@@ -86,19 +84,9 @@ class Scripts:
             self._layouts[tuple(candidates)] = found
         return found
 
-    async def admit(
-        self,
-        client: ClientQuota | None,
-        candidates: Sequence[Candidate],
-        strategy: Strategy,
-        cursor_key: str,
-        exclude: frozenset[str],
-        now: float,
-        lease_ttl: float,
-        token: str,
-        sticky: Sticky | None = None,
-    ) -> tuple[Admission, int]:
+    async def admit(self, ask: Ask, lease_ttl: float, token: str) -> tuple[Admission, int]:
         """The admission, and the chosen account's lease count (0 when refused)."""
+        client, candidates, strategy, exclude = ask.client, ask.candidates, ask.strategy, ask.exclude
         if strategy == "random":
             candidates = order(candidates, "random", 0, lambda _: 0)  # pre-shuffled here
             mode = "fixed"
@@ -109,9 +97,9 @@ class Scripts:
         rate, burst = _rate(limit)
         take = "1" if client is not None and client.take else "0"
         client_key = self.keys.client_bucket(client.name if client else "")
-        keys: tuple[str, ...] = (client_key, self.keys.cursor(cursor_key), *layout.keys)
+        keys: tuple[str, ...] = (client_key, self.keys.cursor(ask.cursor_key), *layout.keys)
         args: list[str] = [
-            repr(now),
+            repr(ask.now),
             take,
             rate,
             burst,
@@ -125,9 +113,9 @@ class Scripts:
         for i, c in enumerate(candidates):
             args.append("1" if c.id in exclude else "0")
             args.extend(layout.args[i * 4 : i * 4 + 4])
-        if sticky is not None:
-            keys = (*keys, self.keys.sticky(sticky.key))
-            args.append(str(max(1, int(sticky.ttl * 1000))))
+        if ask.sticky is not None:
+            keys = (*keys, self.keys.sticky(ask.sticky.key))
+            args.append(str(max(1, int(ask.sticky.ttl * 1000))))
         raw = await self._hot(self._admit, keys, args)
         return _admission(orjson.loads(raw), candidates, token)
 

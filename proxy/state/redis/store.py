@@ -28,8 +28,8 @@ from typing import Protocol
 from proxy.clock import Clock
 from proxy.config import StateConfig
 from proxy.core.account import AccountStatus
-from proxy.core.admission import Admission, Candidate, ClientQuota, Lease, Strategy
-from proxy.state.base import CredentialRecord, StateStore, Sticky, UsageRecord, UsageTable
+from proxy.core.admission import Admission, Ask, Candidate, Lease
+from proxy.state.base import CredentialRecord, StateStore, UsageRecord, UsageTable
 from proxy.state.memory import MemoryStore
 from proxy.state.redis.changes import LISTEN_POLL, Changes, Subscriber
 from proxy.state.redis.credentials import Credentials
@@ -183,18 +183,9 @@ class RedisStore(StateStore):
     def in_flight(self, account_id: str) -> int:
         return self.leases.in_flight(account_id)
 
-    async def admit(
-        self,
-        client: ClientQuota | None,
-        candidates: Sequence[Candidate],
-        strategy: Strategy,
-        cursor_key: str,
-        exclude: frozenset[str],
-        now: float,
-        sticky: Sticky | None = None,
-    ) -> Admission:
+    async def admit(self, ask: Ask) -> Admission:
         self.changes.mark()
-        return await self.leases.admit(client, candidates, strategy, cursor_key, exclude, now, sticky)
+        return await self.leases.admit(ask)
 
     async def hold(self, candidate: Candidate) -> Lease | None:
         return await self.leases.hold(candidate)
