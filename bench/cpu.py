@@ -1,11 +1,15 @@
 """Gateway CPU per request by door, as callgrind instruction counts (steady on a busy machine).
 
-    .venv/bin/python bench/cpu.py [chat messages responses]   # N=200 PORT0=18300 by default
+    .venv/bin/python bench/cpu.py [chat chat-json messages responses]   # N=200 PORT0=18300
 
 The fake upstream (nginx, PORT0) answers every door's stream with the same 20-chunk
-answer plus usage; pool-proxy (memory backend, PORT0+1) runs under valgrind's
-callgrind; per door, 60 warm-up streams, then N counted ones (16 at a time).
-Prints instructions per request and each door's ratio to the chat stream.
+answer plus usage (`chat-json`: the non-stream chat answer); pool-proxy (memory backend,
+PORT0+1) runs under valgrind's callgrind; per scenario, 60 warm-up requests, then N
+counted ones (16 at a time). Prints instructions per request and each door's ratio to
+the chat stream.
+
+GATEWAY=/path/to/checkout measures another checkout of pool-proxy (its own .venv and
+code) with this harness, e.g. an older commit in a second git worktree.
 """
 
 from __future__ import annotations
@@ -28,13 +32,23 @@ import targets
 from fake_upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parent.parent
+GATEWAY = Path(os.environ.get("GATEWAY", ROOT)).resolve()
 N = int(os.environ.get("N", "200"))
 CONCURRENCY = 16
 
 
-async def drive(base: str, door: str, n: int) -> None:
+def scenario(name: str) -> tuple[str, bool]:
+    """(door, stream) of a scenario name: a door streams, `<door>-json` does not."""
+    door, _, json = name.partition("-")
+    if door not in canned.DOORS or json not in ("", "json"):
+        raise SystemExit(f"unknown scenario {name!r}: a door ({', '.join(canned.DOORS)}), or door-json")
+    return door, not json
+
+
+async def drive(base: str, name: str, n: int) -> None:
+    door, stream = scenario(name)
     spec = canned.DOORS[door]
-    body = spec.body(True)
+    body = spec.body(stream)
     headers = {"Authorization": f"Bearer {canned.CLIENT_KEY}"}
     async with aiohttp.ClientSession() as session:
         gate = asyncio.Semaphore(CONCURRENCY)
@@ -42,8 +56,8 @@ async def drive(base: str, door: str, n: int) -> None:
         async def one() -> None:
             async with gate, session.post(base + spec.path, json=body, headers=headers) as resp:
                 raw = await resp.read()
-                if resp.status != 200 or spec.content(raw, True) != canned.CONTENT:
-                    raise RuntimeError(f"{door}: {resp.status} {raw[:300]!r}")
+                if resp.status != 200 or spec.content(raw, stream) != canned.CONTENT:
+                    raise RuntimeError(f"{name}: {resp.status} {raw[:300]!r}")
 
         await asyncio.gather(*(one() for _ in range(n)))
 
@@ -56,26 +70,29 @@ def counted(out: Path) -> int:
     return int(match.group(1))
 
 
-def measure(work: Path, upstream: FakeUpstream, port: int, doors: list[str]) -> dict[str, float]:
+def measure(work: Path, upstream: FakeUpstream, port: int, names: list[str]) -> dict[str, float]:
     target = targets.PoolProxy("memory", port, work / "gateway")
     target.workdir.mkdir(parents=True)
     config = target.workdir / "config.yaml"
     config.write_text(target.config_text(targets.Upstream(upstream.base_url)))
     out = work / "callgrind.out"
-    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(ROOT / ".venv/bin/python")]
+    python = str(GATEWAY / ".venv/bin/python")
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python]
     argv += ["-m", "proxy", "serve", "--config", str(config), "--port", str(port)]
-    proc = procs.spawn(argv, work / "gateway.log", {"PYTHONPATH": str(ROOT)})
+    # run from the checkout: `-m` puts the working directory first on the module path
+    proc = procs.spawn(argv, work / "gateway.log", {"PYTHONPATH": str(GATEWAY)}, cwd=GATEWAY)
     base, result = f"http://127.0.0.1:{port}", {}
     try:
         procs.wait_ready(f"{base}/readyz", proc, 300)
-        for door in doors:
-            asyncio.run(drive(base, door, 60))
+        for name in names:
+            asyncio.run(drive(base, name, 60))
             subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
-            asyncio.run(drive(base, door, N))
-            subprocess.run(["callgrind_control", "-d", door, str(proc.pid)], capture_output=True, check=True)
+            asyncio.run(drive(base, name, N))
+            subprocess.run(["callgrind_control", "-d", name, str(proc.pid)], capture_output=True, check=True)
             time.sleep(1)
-            result[door] = counted(out) / N
-            print(f"{door:10} {result[door] / 1000:8.1f}k instructions/request", flush=True)
+            result[name] = counted(out) / N
+            print(f"{name:10} {result[name] / 1000:8.1f}k instructions/request", flush=True)
+        print(f"callgrind dumps: {out}.*", flush=True)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -83,7 +100,9 @@ def measure(work: Path, upstream: FakeUpstream, port: int, doors: list[str]) -> 
 
 
 def main() -> int:
-    doors = sys.argv[1:] or list(canned.DOORS)
+    doors = sys.argv[1:] or ["chat", "chat-json", *(d for d in canned.DOORS if d != "chat")]
+    for name in doors:
+        scenario(name)
     port = int(os.environ.get("PORT0", "18300"))
     work = Path(tempfile.mkdtemp(prefix="pool-proxy-cpu-"))
     upstream = FakeUpstream(work, port)
@@ -93,7 +112,7 @@ def main() -> int:
     finally:
         upstream.stop()
     for door, count in result.items():
-        if door != "chat" and "chat" in result:
+        if door in canned.DOORS and door != "chat" and "chat" in result:
             print(f"{door} / chat = {count / result['chat']:.3f}")
     return 0
 

@@ -25,11 +25,14 @@ def pinned(cpu: str, argv: list[str]) -> list[str]:
     return argv
 
 
-def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start argv in its own process group with stdout and stderr in log."""
     with log.open("ab") as out:
         return subprocess.Popen(
             argv,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -160,16 +160,23 @@ class Dispatcher:
         may_use: Callable[[str], bool] | None = None,
     ) -> Reply:
         """A non-streaming answer; on a model's fallback when every account of it rests."""
+        if not self.fallbacks.table:  # none configured: no fallback layer (two coroutines fewer)
+            return await self._complete(request, self.plan(request), client, trace)
 
         async def one(chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None) -> Reply:
-            def call(account: Account) -> Awaitable[Reply]:
-                chosen = self._route(chat, account, trace)
-                return chosen.provider.complete(chosen.request)
-
-            sticky = self._sticky(chat, client)
-            return await self.run(chat.model, accounts, call, quota, trace, sticky=sticky)
+            return await self._complete(chat, accounts, quota, trace)
 
         return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
+
+    def _complete(
+        self, chat: ChatRequest, accounts: tuple[Account, ...], client: ClientQuota | None, trace: Trace
+    ) -> Awaitable[Reply]:
+        def call(account: Account) -> Awaitable[Reply]:
+            chosen = self._route(chat, account, trace)
+            return chosen.provider.complete(chosen.request)
+
+        sticky = self._sticky(chat, client)
+        return self.run(chat.model, accounts, call, client, trace, sticky=sticky)
 
     async def run(
         self,
@@ -209,6 +216,9 @@ class Dispatcher:
         may_use: Callable[[str], bool] | None = None,
     ) -> OpenStream:
         """A stream that produced content; on a model's fallback when every account of it rests."""
+        if not self.fallbacks.table:  # none configured: no fallback layer (two coroutines fewer)
+            sticky = self._sticky(request, client)
+            return await self._open_stream(request, self.plan(request), client, trace, sticky)
 
         async def one(
             chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None

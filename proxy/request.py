@@ -23,6 +23,9 @@ class Needs:
     vision: bool = False  # image parts in the messages
 
 
+_NONE, _VISION = Needs(), Needs(vision=True)  # shared: most requests need nothing special
+
+
 @dataclass
 class ChatRequest:
     body: dict[str, Any]  # as the client sent it (unknown fields are forwarded)
@@ -177,7 +180,7 @@ def chat_request(body: dict[str, Any], aliases: dict[str, str], raw: bytes = b""
         stream=stream,
         include_usage=bool(stream and options and options.get("include_usage")),
         has_tools=bool(tools) or bool(body.get("functions")),
-        needs=Needs(tools=bool(tools) and forced, vision=vision),
+        needs=Needs(tools=True, vision=vision) if tools and forced else _VISION if vision else _NONE,
         raw=raw,
         session=session or None,
     )
@@ -224,9 +227,12 @@ _NUMBERS = {
     "frequency_penalty": (-2.0, 2.0),
 }
 _COUNTS = ("max_tokens", "max_completion_tokens", "n")
+_OPTIONAL = frozenset((*_NUMBERS, *_COUNTS))
 
 
 def _check_optional(body: dict[str, Any]) -> None:
+    if _OPTIONAL.isdisjoint(body):  # most bodies send none: one set operation
+        return
     for name, (low, high) in _NUMBERS.items():
         value = body.get(name)
         if value is None:

@@ -16,11 +16,14 @@ TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 TOOL_CHOICES = ("none", "auto", "required")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MAX_STOP = 4
+_OUTPUT_FIELDS = frozenset(("tools", "tool_choice", "parallel_tool_calls", "user", "stop", "response_format"))
 
 
 def check_output_fields(body: dict[str, Any]) -> set[str]:
     """Check tools, tool_choice, parallel_tool_calls, user, stop and response_format;
     return the names of the offered tools."""
+    if _OUTPUT_FIELDS.isdisjoint(body):  # a plain chat sends none of them: one set operation
+        return set()
     names = _tools(body.get("tools"))
     _tool_choice(body.get("tool_choice"), names)
     _typed(body.get("parallel_tool_calls"), bool, "parallel_tool_calls", "a boolean")

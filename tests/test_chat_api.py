@@ -360,6 +360,20 @@ async def test_stream_is_relayed_as_it_arrives_not_buffered(upstream, start_gate
     assert b'" fourth"' in rest_of_stream and rest_of_stream.endswith(b"data: [DONE]\n\n")
 
 
+async def test_a_stream_with_running_usage_in_every_chunk_is_still_relayed_as_it_arrives(
+    upstream, start_gateway
+):
+    rest = asyncio.Event()
+    upstream.default = Step(text="first second third", hold=rest, hold_after=1, running_usage=True)
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
+        await first_word(resp, b"first")  # not held back as if the usage had closed the answer
+        assert upstream.held == 1
+        rest.set()
+        rest_of_stream = await resp.read()
+    assert b'" third"' in rest_of_stream and rest_of_stream.endswith(b"data: [DONE]\n\n")
+
+
 async def test_keepalive_pings_while_the_upstream_is_silent(upstream, start_gateway, monkeypatch):
     from proxy.http import sse
 

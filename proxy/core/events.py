@@ -56,9 +56,11 @@ class Finish:
 
 @dataclass(slots=True, frozen=True)
 class Raw:
-    """Upstream OpenAI SSE events (`data: …\\n\\n`), to be relayed byte for byte."""
+    """Upstream OpenAI SSE events (`data: …\\n\\n`), to be relayed byte for byte; `ends`:
+    the upstream's usage or `[DONE]` was among them, only the answer's close follows."""
 
     data: bytes
+    ends: bool = False
 
 
 Event = TextDelta | ReasoningDelta | ToolCallDelta | Finish | Usage | Raw

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from proxy.errors import invalid_api_key, not_found
 from proxy.gateway import Client, Gateway
-from proxy.http.callers import CLIENT, REFUSED, UNKNOWN_KEY, presented_key
+from proxy.http.callers import CALLER, UNKNOWN_KEY, presented_key
 
 __all__ = ["authenticate", "presented_key", "require_admin"]
 
@@ -16,12 +16,11 @@ __all__ = ["authenticate", "presented_key", "require_admin"]
 def authenticate(request: web.Request, gateway: Gateway) -> Client:
     """The caller's client, as the `callers` middleware found it (runtime keys, expiry,
     budget); config keys are checked here too, for routes the middleware does not see."""
-    found: Client | None = request.get(CLIENT)
-    if found is not None:
-        return found
-    refused = request.get(REFUSED)
-    if refused is not None:
-        raise refused
+    caller = request[CALLER]
+    if caller.client is not None:
+        return caller.client
+    if caller.refused is not None:
+        raise caller.refused
     key = presented_key(request)
     if not key:
         raise invalid_api_key(

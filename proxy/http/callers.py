@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -22,9 +23,19 @@ log = logging.getLogger("pool_proxy.budget")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CLIENT = web.RequestKey("client", Client)
-REFUSED = web.RequestKey("refused", GatewayError)
-REFUSED_CLIENT = web.RequestKey("refused_client", Client)  # whose key or budget it was, for the log
+
+@dataclass(slots=True)
+class Caller:
+    """This step's verdict, set on every request (a lookup that misses costs an exception):
+    the key's client let through, or why it was refused and whose key or budget it was."""
+
+    client: Client | None = None
+    refused: GatewayError | None = None
+    refused_client: Client | None = None  # named in the log even though refused
+
+
+CALLER = web.RequestKey("caller", Caller)
+NOBODY = Caller()  # no key, or a route that takes none
 
 CLIENT_ROOTS = frozenset(("v1", "chat", "models", "images", "messages", "responses", "embeddings"))
 METERED = ("/chat/completions", "/messages", "/responses", "/embeddings", "/images/generations")
@@ -52,28 +63,29 @@ def metered(request: web.Request) -> bool:
 async def callers(request: web.Request, handler: Handler) -> web.StreamResponse:
     key = presented_key(request)
     if not key or not client_route(request.path):
+        request[CALLER] = NOBODY
         return await handler(request)
     gateway = request.app[GATEWAY]
     client = await gateway.clients.resolve(key)
     if client is None:
-        request[REFUSED] = invalid_api_key(UNKNOWN_KEY)
+        request[CALLER] = Caller(refused=invalid_api_key(UNKNOWN_KEY))
         return await handler(request)
     refusal = client.refusal(gateway.clock.now())
     if refusal is not None:
-        request[REFUSED], request[REFUSED_CLIENT] = invalid_api_key(refusal), client
+        request[CALLER] = Caller(refused=invalid_api_key(refusal), refused_client=client)
         return await handler(request)
     if gateway.metrics is not None:
         gateway.metrics.add_client(client.name)
     if client.budget is None or not metered(request):
-        request[CLIENT] = client
+        request[CALLER] = Caller(client)
         return await handler(request)
     spent = await gateway.budgets.admit("client", client.name, client.budget)
     if spent is not None:
         log.info("client over budget", extra={"client": client.name, "measure": spent.measure})
         message = spent.message(f"Client '{client.name}'")
-        request[REFUSED], request[REFUSED_CLIENT] = budget_spent(message, spent.retry_after), client
+        request[CALLER] = Caller(refused=budget_spent(message, spent.retry_after), refused_client=client)
         return await handler(request)
-    request[CLIENT] = client
+    request[CALLER] = Caller(client)
     try:
         response = await handler(request)
     except Exception:

@@ -47,7 +47,7 @@ def conversation(door: ConversationDoor[P]) -> Handler:
     """The route handler for `door`: answered whole, or relayed as the upstream writes."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        async with Exchange(request, door) as ex:
+        with Exchange(request, door) as ex:
             gateway = ex.gateway
             ex.client = client = authenticate(request, gateway)
             parsed = door.parse(await request.read(), gateway.config)

@@ -35,7 +35,7 @@ def embedding_accounts(serving: tuple[Account, ...], model: str) -> tuple[Accoun
 
 
 async def embeddings(request: web.Request) -> web.Response:
-    async with Exchange(request, EMBEDDINGS) as ex:
+    with Exchange(request, EMBEDDINGS) as ex:
         gateway = ex.gateway
         ex.client = client = authenticate(request, gateway)
         wanted = parse_embeddings(await request.read(), gateway.config.model_aliases)

@@ -1,6 +1,6 @@
 """One request through a door: its facts as they are learnt, and its single finish.
 
-Every handler opens `async with Exchange(request, door) as ex:` and fills in what it
+Every handler opens `with Exchange(request, door) as ex:` and fills in what it
 learns (client, model, the trace of attempts, usage). Leaving the block — answered,
 refused, broken or abandoned by the client — writes the access log line, the metrics
 (labelled with the door's route) and the usage counters, once. A `GatewayError` that
@@ -23,7 +23,7 @@ from proxy.core.errors import ErrorKind, GatewayError
 from proxy.core.events import Reply, Usage
 from proxy.dispatch import Trace, attempts_summary
 from proxy.gateway import Client, Gateway
-from proxy.http.callers import REFUSED, REFUSED_CLIENT
+from proxy.http.callers import CALLER
 from proxy.http.keys import GATEWAY, request_id
 from proxy.providers.usage import estimate_usage, prompt_text
 from proxy.request import ChatRequest
@@ -59,7 +59,8 @@ class Exchange:
         self.door = door
         self.gateway: Gateway = request.app[GATEWAY]
         self.status = 200
-        self.client: Client | None = request.get(REFUSED_CLIENT)  # named in the log even if refused
+        caller = request[CALLER]
+        self.client: Client | None = caller.refused_client  # named in the log even if refused
         self.chat: ChatRequest | None = None
         self.model: str | None = None  # as the client named it
         self.trace = Trace(request_id=self.request_id)
@@ -69,13 +70,15 @@ class Exchange:
         self.answer = ""  # collected only for the body log
         self.error = ""
         self.kind: ErrorKind | None = None
-        self.refused = REFUSED in request  # the callers step refused the key or its budget
+        self.refused = caller.refused is not None  # the callers step refused the key or its budget
         request[EXCHANGE] = self
 
-    async def __aenter__(self) -> Exchange:
+    # A plain context manager: entering and leaving await nothing, and an async one would
+    # cost two coroutines per request.
+    def __enter__(self) -> Exchange:
         return self
 
-    async def __aexit__(
+    def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if isinstance(exc, GatewayError):

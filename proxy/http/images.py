@@ -51,7 +51,7 @@ def drawing_accounts(accounts: list[Account]) -> tuple[Account, ...]:
 
 
 async def generations(request: web.Request) -> web.Response:
-    async with Exchange(request, IMAGES) as ex:
+    with Exchange(request, IMAGES) as ex:
         gateway = ex.gateway
         ex.client = client = authenticate(request, gateway)
         body = parse_images(await request.read())

@@ -54,7 +54,7 @@ def _http_error(exc: web.HTTPException) -> GatewayError:
 def edge_headers(request: web.Request) -> dict[str, str]:
     """The request id and CORS headers, for a response a handler prepares itself (streams)."""
     headers = {"X-Request-ID": request[REQUEST_ID]}
-    origin = request.get(ORIGIN)
+    origin = request[ORIGIN]
     if origin:
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = EXPOSED
@@ -78,10 +78,9 @@ def edge(cors_origins: tuple[str, ...]) -> Middleware:
         rid = request.headers.get("X-Request-ID") or f"{random.getrandbits(64):016x}"
         request[REQUEST_ID] = rid[:128]
         origin = cors_origin(request)
-        if origin:
-            request[ORIGIN] = origin
-            if request.method == "OPTIONS":
-                return _preflight(request, origin)
+        request[ORIGIN] = origin or ""  # always set: a lookup that misses costs an exception
+        if origin and request.method == "OPTIONS":
+            return _preflight(request, origin)
         try:
             response = await handler(request)
         except GatewayError as exc:

@@ -73,11 +73,10 @@ class Sender:
 
 
 def _ends_answer(event: Event) -> bool:
-    """Whether only the answer's close can follow this event: its finish or its usage (in a
-    relayed OpenAI block, a chunk with a `finish_reason`; only a quote ends a JSON string,
-    so the pattern cannot come from the answer's text)."""
-    if isinstance(event, Raw):  # searched from the end, where a finish chunk sits
-        return event.data.rfind(b'"finish_reason":"') >= 0
+    """Whether only the answer's close can follow this event: its finish or its usage (a
+    relayed OpenAI block says so itself, see raw.py)."""
+    if type(event) is Raw:
+        return event.ends
     return isinstance(event, Finish | Usage)
 
 

@@ -177,15 +177,20 @@ class AccountManager:
             if outcome is not None:
                 for listener in self.on_outcome:
                     listener(granted.account, outcome)
-                await self.report(granted.lease.account_id, outcome, probe=granted.lease.probe)
+                if not self._unchanged(granted.lease.account_id, outcome, granted.lease.probe):
+                    await self.report(granted.lease.account_id, outcome, probe=granted.lease.probe)
                 for hook in self.after_outcome:
                     await hook(granted.account, outcome)
         finally:
             await self.store.release(granted.lease)
 
+    def _unchanged(self, account_id: str, outcome: Outcome, probe: bool) -> bool:
+        """The hot path, checked before `report` (a coroutine per request otherwise)."""
+        return outcome.ok and not probe and self.store.status(account_id).failures == 0
+
     async def report(self, account_id: str, outcome: Outcome, *, probe: bool = False) -> None:
-        if outcome.ok and not probe and self.store.status(account_id).failures == 0:
-            return  # the hot path: nothing to change
+        if self._unchanged(account_id, outcome, probe):
+            return  # nothing to change
         now = self.clock.now()
         old, new = await self.store.update(
             account_id, lambda s: apply_outcome(s, outcome, self.pool, now, probe=probe)

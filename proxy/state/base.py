@@ -17,9 +17,10 @@ from proxy.core.admission import Admission, Ask, Candidate, Lease
 from proxy.state.ledgers import ClientRegistry, Counters
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UsageRecord:
-    """One finished request, for the per-day usage ledger."""
+    """One finished request, for the per-day usage ledger (not frozen: one is made per
+    request, and a frozen dataclass sets each of its ten fields through a call)."""
 
     day: str  # UTC, YYYY-MM-DD
     minute: int  # epoch minute, for the last-hour chart

@@ -59,6 +59,7 @@ class Limiters:
 
     def get(self, key: str, limit: RateLimit) -> Limiter:
         limiter = self._limiters.get(key)
-        if limiter is None or limiter.limit != limit:
+        # `is not` first: the same config object needs no field-by-field compare
+        if limiter is None or (limiter.limit is not limit and limiter.limit != limit):
             limiter = self._limiters[key] = Limiter(limit, self.clock)
         return limiter

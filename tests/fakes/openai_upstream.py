@@ -36,6 +36,7 @@ class Step:
     hold_after: int = 0  # streams: words sent before waiting on `hold` (0: before answering)
     calls: list[tuple[str, str]] | None = None  # tool calls (name, arguments) after the text;
     # streamed with their arguments cut in 4-character pieces, as models send them
+    running_usage: bool = False  # every chunk carries the usage so far (vLLM, some hosts)
 
 
 def calls_step(*calls: tuple[str, str], text: str = "") -> Step:
@@ -173,7 +174,9 @@ class FakeOpenAI(Scripted[Step]):
 
             def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
                 payload = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                if usage:
+                if step.running_usage:
+                    payload["usage"] = {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12}
+                elif usage:
                     payload["usage"] = None
                 return b"data: " + orjson.dumps(payload) + b"\n\n"
 

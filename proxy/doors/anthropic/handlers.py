@@ -14,7 +14,7 @@ from proxy.http.exchange import Exchange
 
 async def count_tokens(request: web.Request) -> web.Response:
     """A local estimate: Claude Code sends bursts of these for /context; no account, no bucket."""
-    async with Exchange(request, COUNT_TOKENS) as ex:
+    with Exchange(request, COUNT_TOKENS) as ex:
         ex.client = authenticate(request, ex.gateway)
         tokens = count_input_tokens(await request.read())
         body = orjson.dumps({"input_tokens": tokens})

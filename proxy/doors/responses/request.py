@@ -12,12 +12,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from proxy.doors.responses.errors import invalid, previous_response_not_found
 from proxy.doors.responses.items import to_messages
 from proxy.doors.responses.tools import ToolNames, convert_tool_choice, convert_tools
-from proxy.request import ChatRequest, Needs, parse_chat, parse_json_body
+from proxy.request import ChatRequest, Needs, chat_request, parse_json_body
 
 # Echoed into the `response` object as the client sent them (OpenAI does the same).
 _ECHOED = (
@@ -58,7 +56,7 @@ def parse_responses(
         raise invalid("'model' is required and must be a non-empty string.", "model")
     names = ToolNames()
     chat_body = _chat_body(body, model, names)
-    chat = parse_chat(orjson.dumps(chat_body), aliases)
+    chat = chat_request(chat_body, aliases)  # already decoded: no JSON round trip
     # A Responses client asking for tools is an agent: tools it cannot use break it
     # (it narrates instead of acting), so only accounts that can call tools qualify.
     if chat.has_tools and not chat.needs.tools and chat.body.get("tool_choice") != "none":

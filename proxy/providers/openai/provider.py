@@ -21,7 +21,7 @@ from proxy.outcome import transient
 from proxy.providers.base import Capabilities, Provider, ProviderContext
 from proxy.providers.openai.effort import EffortMemory
 from proxy.providers.openai.embeddings import post_embeddings
-from proxy.providers.openai.parse import ChunkReader, reply_of
+from proxy.providers.openai.parse import ChunkReader, relayed_reply, reply_of
 from proxy.providers.openai.raw import RawBlocks, boundary, check_first, payload_of
 from proxy.providers.openai.signals import classify_openai
 from proxy.providers.transport import error_body, read_timeout, transport_errors
@@ -111,6 +111,10 @@ class OpenAIProvider(Provider):
             if isinstance(body, dict) and isinstance(body.get("error"), dict):
                 raise classify_openai(502, resp.headers, data, self.ctx.clock.now())
             raise transient("upstream answered 200 without choices")
+        if request.passthrough:
+            relayed = relayed_reply(body, data)
+            if relayed is not None:
+                return relayed
         reply = reply_of(body)
         if reply.usage is None:
             reply.usage = estimate_usage(request.messages, reply.reasoning + reply.text)
@@ -160,14 +164,14 @@ class OpenAIProvider(Provider):
                 events = blocks.clean(events)
                 if events:
                     sent = True
-                    yield Raw(events)
+                    yield Raw(events, blocks.ended)
         if pending.strip():
             if not sent:
                 check_first(pending, self.ctx.clock.now())
             events = blocks.clean(pending if pending.endswith(b"\n\n") else pending + b"\n\n")
             if events.strip():
                 sent = True
-                yield Raw(events if events.endswith(b"\n\n") else events + b"\n\n")
+                yield Raw(events if events.endswith(b"\n\n") else events + b"\n\n", blocks.ended)
         if not sent:
             raise transient("upstream stream ended without content")
         yield blocks.usage or estimate_usage(request.messages, "")

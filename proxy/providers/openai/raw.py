@@ -1,9 +1,11 @@
 """The OpenAI door's fast path: an upstream's own SSE events, relayed as they arrive.
 
-Blocks are cut only at event boundaries and otherwise left as the bytes they came as;
-a block is searched (not parsed) for the two events the gateway must act on: the
-usage chunk (read for accounting, dropped when the client did not ask for usage) and
-`data: [DONE]` (dropped: the door writes its own end).
+Blocks are cut only at event boundaries and otherwise left as the bytes they came as.
+The two events the gateway must act on close an OpenAI stream: the usage chunk (read
+for accounting, dropped when the client did not ask for usage), then `data: [DONE]`
+(dropped: the door writes its own end). So only a block's last events are looked at,
+from its end: a search through a whole block costs ~2 CPU instructions a byte (the
+three searches per block this replaces cost ~30k per bench stream, 2.5 % of it).
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def payload_of(event: bytes) -> dict[str, Any] | None:
 
 
 def check_first(events: bytes, now: float) -> None:
-    """An upstream that opens a 200 stream with an error event still gets classified."""
-    if events.find(b'"error"', 0, 2048) < 0:
+    """An upstream that opens a 200 stream with an error event still gets classified
+    (the error is its first event: only that one is searched)."""
+    first = events.find(b"\n\n")
+    if events.find(b'"error"', 0, first if first >= 0 else 2048) < 0:
         return
     for line in events.split(b"\n"):
         if line.startswith(b"data:"):
@@ -56,53 +60,39 @@ def check_first(events: bytes, now: float) -> None:
 class RawBlocks:
     """One stream's blocks, cleaned of what the client must not see; keeps the usage.
 
-    Both events sit at a stream's end, so each block is searched from its end, once per
-    pattern: a forward `in` test and then a split would read a whole block three times.
+    `ended` turns true with the block that held the closing usage-only chunk or `[DONE]`:
+    only the answer's close follows it (a running usage in every chunk does not end it).
     """
 
-    __slots__ = ("strip_usage", "usage")
+    __slots__ = ("ended", "strip_usage", "usage")
 
     def __init__(self, *, strip_usage: bool) -> None:
         self.strip_usage = strip_usage
         self.usage: Usage | None = None
+        self.ended = False
 
     def clean(self, events: bytes) -> bytes:
-        return self._take_usage(_drop_done(events))
-
-    def _take_usage(self, events: bytes) -> bytes:
-        """The block's last usage is kept; usage-only chunks go when the client did not ask.
-        One search per spelling, from the end: each goes on from where it last stopped."""
-        found = False
-        compact, spaced = events.rfind(_USAGE[0]), events.rfind(_USAGE[1])
-        while (at := max(compact, spaced)) >= 0:
-            start = events.rfind(b"\n\n", 0, at)
-            start = 0 if start < 0 else start + 2
-            end = events.find(b"\n\n", at)
-            end = len(events) if end < 0 else end + 2
-            payload = payload_of(events[start:end])
-            usage = usage_of(payload.get("usage")) if payload is not None else None
-            if payload is not None and usage is not None:
-                if not found:  # the last in the block, as the client would read it
-                    found, self.usage = True, usage
-                if self.strip_usage and not payload.get("choices"):
-                    events = events[:start] + events[end:]
-            if compact >= start:
-                compact = events.rfind(_USAGE[0], 0, start)
-            if spaced >= start:
-                spaced = events.rfind(_USAGE[1], 0, start)
-        return events
-
-
-def _drop_done(events: bytes) -> bytes:
-    """The block without its `data: [DONE]` events (a text that only mentions it stays)."""
-    sep = b"\r\n\r\n" if events.endswith(b"\r\n\r\n") else b"\n\n"
-    at = events.rfind(b"[DONE]")
-    while at >= 0:
-        start = events.rfind(sep, 0, at)
-        start = 0 if start < 0 else start + len(sep)
-        end = events.find(sep, at)
-        end = len(events) if end < 0 else end + len(sep)
-        if events[start:end].strip() in _DONE:
-            events = events[:start] + events[end:]
-        at = events.rfind(b"[DONE]", 0, start)
-    return events
+        """The block without its closing `[DONE]`, and without its closing usage-only
+        chunk unless the client asked for usage; the last usage seen is kept (some
+        upstreams repeat a running usage in every chunk: the block's last is the latest)."""
+        sep = b"\r\n\r\n" if events.endswith(b"\r\n\r\n") else b"\n\n"
+        end = len(events)
+        while end > 0:
+            start = events.rfind(sep, 0, end - len(sep))
+            start = 0 if start < 0 else start + len(sep)
+            event = events[start:end]
+            if event.strip() in _DONE:
+                self.ended = True
+                end = start
+                continue
+            if _USAGE[0] in event or _USAGE[1] in event:
+                payload = payload_of(event)
+                usage = usage_of(payload.get("usage")) if payload is not None else None
+                if payload is not None and usage is not None:
+                    self.usage = usage
+                    if not payload.get("choices"):  # the closing usage-only chunk
+                        self.ended = True
+                        if self.strip_usage:
+                            end = start
+            break
+        return events if end == len(events) else events[:end]
