@@ -100,7 +100,7 @@ def clock_model(seen: SeenChat) -> str:
         return f"The clock tool says it is {content}."
     if "time" in question.lower() and offered(seen, CLOCK):
         return CALL
-    return f"Noted (turn {len(seen.questions)}): {question}"
+    return f"Noted: {question}"
 
 
 @dataclass
