@@ -5,7 +5,7 @@ The fake Monica is the tests' (tests/fakes/monica.py: Monica's true wire format 
 checks); here its answers come from a small "model" function that reads what it was sent,
 because Open WebUI decides how many requests a chat makes (tool rounds, titles, tags,
 follow-ups). The gateway runs in this process on loopback, Open WebUI as a subprocess with a
-private DATA_DIR, and the browser through playwright-core (tools/openwebui/chat.js).
+private DATA_DIR, and Debian's Chromium through Playwright (as the dashboard tests drive it).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,14 @@ from proxy.providers.monica.body import PREAMBLE_CLOSE  # noqa: E402
 from proxy.tools.prompt import RESULT_CLOSE, RESULT_OPEN  # noqa: E402
 from tests.fakes.monica import FakeMonica, SeenChat, Step  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's: browser downloads fail here
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 OWUI = ROOT / ".openwebui"
 KEY = "sk-open-webui-0123456789"
 ADMIN = "admin-open-webui-0123456789"
 MODEL = "gpt-4o"
 TASK = "### Task:"  # how Open WebUI's background prompts (title, tags, follow-ups) begin
+TOOLS_REF = "$tools"  # stands for the run's tool list in a saved fixture
 
 Reply = Callable[[SeenChat], str]
 
@@ -257,22 +260,47 @@ async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, timeout: flo
     raise SystemExit(f"open-webui did not answer /health in {timeout:.0f}s")
 
 
+# The id of the last assistant message on the page (each message's element is message-<uuid>).
+# The page keeps only the latest messages in the DOM, so a turn waits for a new last answer.
+LAST_ANSWER = """window.lastAnswerId = () => {
+  const answers = document.querySelectorAll('.chat-assistant');
+  return answers.length ? answers[answers.length - 1].closest('[id^="message-"]').id : null;
+};"""
+
+
 async def browse(url: str, prompts: list[str], shots: Path) -> list[dict[str, Any]]:
-    """Type each prompt into Open WebUI's chat box in headless Chromium; what each turn showed."""
-    node = shutil.which("node") or "node"
-    job = {"url": url, "prompts": prompts, "shots": str(shots)}
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(HERE / "chat.js"),
-        json.dumps(job),
-        env={**os.environ, "NODE_PATH": str(OWUI / "node_modules")},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120 + 60 * len(prompts))
-    if proc.returncode != 0:
-        raise SystemExit(f"chat.js failed ({proc.returncode}):\n{err.decode()[-4000:]}")
-    return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    """Type each prompt into Open WebUI's chat box in headless Chromium, press Enter, wait until
+    the answer is finished (its Copy button appears only then); what each turn showed, as
+    rendered. A screenshot of each finished turn goes to `shots`."""
+    from playwright.async_api import TimeoutError as PageTimeout
+    from playwright.async_api import async_playwright
+
+    turns: list[dict[str, Any]] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(90_000)  # a deadline for a busy machine, not a pace
+            await page.add_init_script(LAST_ANSWER)
+            await page.goto(url)
+            box = page.locator("#chat-input")
+            await box.wait_for()
+            with contextlib.suppress(PageTimeout):  # a fresh install greets with its release notes
+                await page.get_by_role("button", name="Okay, Let's Go!").click(timeout=5_000)
+            for n, prompt in enumerate(prompts, 1):
+                before = await page.evaluate("lastAnswerId()")
+                await box.click()
+                await page.keyboard.type(prompt)
+                await page.keyboard.press("Enter")
+                await page.wait_for_function("before => lastAnswerId() !== before", arg=before)
+                message = page.locator(f'[id="{await page.evaluate("lastAnswerId()")}"]')
+                await message.locator("button.copy-response-button").wait_for()
+                shown = await message.inner_text()
+                await page.screenshot(path=shots / f"turn-{n:02}.png")
+                turns.append({"turn": n, "prompt": prompt, "shown": shown, "url": page.url})
+        finally:
+            await browser.close()
+    return turns
 
 
 def kind(seen: Seen) -> str:
@@ -295,23 +323,32 @@ def print_seen(gw: Gateway) -> None:
         )
 
 
-def save_bodies(gw: Gateway, folder: Path) -> None:
-    """The request bodies as Open WebUI sent them (fixtures for tests; they hold no secret)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for n, seen in enumerate(gw.seen, 1):
-        (folder / f"{n:02}-{kind(seen)}.json").write_text(json.dumps(seen.body, indent=1, ensure_ascii=False))
+def save_bodies(gw: Gateway, path: Path) -> None:
+    """The request bodies as Open WebUI sent them, in order, as a test fixture (they hold no
+    secret); the tool list, the same in every chat turn, is stored once."""
+    tools = next((s.body["tools"] for s in gw.seen if s.body.get("tools")), [])
+    requests = []
+    for seen in gw.seen:
+        body = dict(seen.body)
+        if "tools" in body:
+            assert body["tools"] == tools, "Open WebUI offered different tools in one run"
+            body["tools"] = TOOLS_REF
+        requests.append({"kind": kind(seen), "body": body})
+    fixture = {"open_webui": owui_version(), "tools_ref": TOOLS_REF, "tools": tools, "requests": requests}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
+
+
+def owui_version() -> str:
+    site = next((OWUI / "venv" / "lib").glob("python*/site-packages"))
+    return (
+        next(site.glob("open_webui-*.dist-info")).name.removeprefix("open_webui-").removesuffix(".dist-info")
+    )
 
 
 def versions() -> str:
-    site = next((OWUI / "venv" / "lib").glob("python*/site-packages"))
-    owui = (
-        next(site.glob("open_webui-*.dist-info")).name.removeprefix("open_webui-").removesuffix(".dist-info")
-    )
-    package = json.loads((OWUI / "node_modules" / "playwright-core" / "package.json").read_text())
-    chromium = subprocess.run(
-        [os.environ.get("CHROMIUM", "/usr/bin/chromium"), "--version"], capture_output=True, text=True
-    ).stdout.strip()
-    return f"open-webui {owui}; {chromium}; playwright-core {package['version']}"
+    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
+    return f"open-webui {owui_version()}; {chromium}; playwright {version('playwright')}"
 
 
 @contextlib.asynccontextmanager

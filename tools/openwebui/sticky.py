@@ -90,7 +90,7 @@ if __name__ == "__main__":
     parser.add_argument("--off", action="store_true", help="sticky disabled: the turns should spread")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, screenshots)")
     parser.add_argument(
-        "--save", type=Path, help="write the request bodies Open WebUI sent to this directory"
+        "--save", type=Path, help="write the request bodies Open WebUI sent to this JSON file"
     )
     args = parser.parse_args()
     sys.exit(asyncio.run(main(not args.off, args.keep, args.save)))

@@ -71,7 +71,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, screenshots)")
     parser.add_argument(
-        "--save", type=Path, help="write the request bodies Open WebUI sent to this directory"
+        "--save", type=Path, help="write the request bodies Open WebUI sent to this JSON file"
     )
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.keep, args.save)))
