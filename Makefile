@@ -14,7 +14,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(VENV)/.uv/bin/uv)
 install = { $(UV) pip install -q --python $(BIN)/python -c constraints.txt $(1) \
 	|| { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install -q -c constraints.txt $(1); }; }
 
-.PHONY: run test lint typecheck unit bench agents clean
+.PHONY: run test lint typecheck unit bench agents openwebui clean
 
 $(BIN)/python:
 	$(PY) -m venv --without-pip $(VENV)
@@ -55,6 +55,23 @@ agents: $(STAMP)
 	$(BIN)/python tools/agents/claude_code.py --claude $(AGENTS)/node_modules/.bin/claude
 	$(BIN)/python tools/agents/codex_exec.py --codex $(AGENTS)/node_modules/.bin/codex
 	$(BIN)/python tools/agents/codex_exec.py --codex $(AGENTS)/node_modules/.bin/codex --patch
+
+# A real Open WebUI, driven in Debian's headless Chromium by the tests' Playwright, through
+# the gateway against the fake Monica (not in `make test`). Open WebUI gets its own venv: it
+# pulls torch, and plain pip takes the CPU wheel this machine has on disk where uv would
+# fetch a multi-GB CUDA build.
+OWUI := .openwebui
+OPENWEBUI_VERSION := 0.12.4
+$(OWUI)/.installed-$(OPENWEBUI_VERSION):
+	$(PY) -m venv $(OWUI)/venv
+	PIP_ROOT_USER_ACTION=ignore $(OWUI)/venv/bin/pip install -q torch==2.13.0
+	PIP_ROOT_USER_ACTION=ignore $(OWUI)/venv/bin/pip install -q open-webui==$(OPENWEBUI_VERSION)
+	touch $@
+
+openwebui: $(STAMP) $(OWUI)/.installed-$(OPENWEBUI_VERSION)
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "needs Chromium: bash tests/prepare.sh"; exit 1; }
+	$(BIN)/python tools/openwebui/tool_call.py
+	$(BIN)/python tools/openwebui/sticky.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
