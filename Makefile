@@ -33,8 +33,8 @@ run: $(RUNTIME)
 	$(BIN)/pool-proxy serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check proxy tests bench
-	$(BIN)/ruff format --check proxy tests bench
+	$(BIN)/ruff check proxy tests bench tools
+	$(BIN)/ruff format --check proxy tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy proxy
