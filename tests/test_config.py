@@ -60,6 +60,9 @@ def errors_of(raw: Any) -> list[str]:
             {"accounts": [{**GOOD_ACCOUNT, "rate_limit": {"rps": 1, "rpm": 60}}]},
             "accounts[0].rate_limit: give exactly one of rps or rpm",
         ),
+        ({"pool": {"max_attempts": "three"}}, "pool.max_attempts: must be a whole number"),
+        ({"pool": {"failure_threshold": [1]}}, "pool.failure_threshold: must be a whole number"),
+        ({"prices": {"gpt-*": {"input": "cheap"}}}, "prices.gpt-*.input: must be a positive number"),
         ({"accounts": [GOOD_ACCOUNT, GOOD_ACCOUNT]}, "accounts: id 'a1' is used twice"),
         (
             {"accounts": [{**GOOD_ACCOUNT, "base_url": "ftp://x"}]},
@@ -96,6 +99,16 @@ def test_bad_config_names_the_key(raw: dict[str, Any], expected: str) -> None:
 def test_every_error_is_reported_at_once() -> None:
     found = errors_of({"bogus": 1, "pool": {"strategy": "x"}, "accounts": [{"id": "x"}]})
     assert len(found) == 3
+
+
+def test_a_mistyped_limit_is_one_error_in_plain_words() -> None:
+    found = errors_of(
+        {"clients": [{"name": "a", "key": "k", "rate_limit": {"rpm": "lots"}, "budget": {"tokens": "x"}}]}
+    )
+    assert found == [
+        "clients[0].rate_limit.rpm: must be a positive number",
+        "clients[0].budget.tokens: must be a whole number",
+    ]
 
 
 def test_durations_sizes_and_defaults() -> None:

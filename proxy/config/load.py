@@ -149,9 +149,11 @@ def rate_limit(r: Reader, name: str) -> RateLimit | None:
     rps, rpm = sub.number("rps"), sub.number("rpm")
     burst = sub.integer("burst", 0) if sub.has("burst") else None
     sub.done()
-    if (rps is None) == (rpm is None):
+    if sub.has("rps") == sub.has("rpm"):
         sub.error(sub.path, "give exactly one of rps or rpm")
         return None
+    if rps is None and rpm is None:
+        return None  # the value given was wrong, and said so
     rate = rps if rps is not None else cast(float, rpm) / 60.0
     per_unit = rps if rps is not None else cast(float, rpm)
     return RateLimit(rate=rate, burst=burst or max(1, math.ceil(per_unit)))
