@@ -171,6 +171,17 @@ def test_env_only_start_for_old_proxy_users() -> None:
     assert config.source == "environment"
 
 
+def test_env_only_errors_name_the_variable_that_was_set() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_env(
+            {"OPENAI_API_KEY": "sk-one", "BEARER_TOKEN": "t", "RATE_LIMIT_RPS": "fast", "PORT": "http"}
+        )
+    assert info.value.errors == [
+        "PORT (server.port): must be a whole number",
+        "RATE_LIMIT_RPS (clients[0].rate_limit.rps): must be a positive number",
+    ]
+
+
 def test_no_config_and_no_env_means_demo() -> None:
     config = config_from_env({})
     assert config.source == "demo"
