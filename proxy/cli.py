@@ -57,12 +57,18 @@ def main(argv: list[str] | None = None) -> int:
 def _check(config: Config) -> int:
     print(f"config OK ({config.source}): {len(config.accounts)} account(s), {len(config.clients)} client(s)")
     for account in config.accounts:
-        models = ", ".join(account.models) if account.models else "(provider default)"
+        models = ", ".join(account.models) if account.models else _default_models(account.provider)
         credential = mask(account.secret) or "-"
         print(f"  {account.id:<20} {account.provider:<9} {credential:<10} models: {models}")
     for alias, target in config.model_aliases.items():
         print(f"  alias {alias} -> {target}{'  (glob)' if is_glob(alias) else ''}")
     return 0
+
+
+def _default_models(provider: str) -> str:
+    if provider == "openai":  # no table of its own: an operator should know it asks the upstream
+        return "(listed by the upstream's GET /models at start)"
+    return "(the provider's model table)"
 
 
 async def _probe(config: Config) -> int:

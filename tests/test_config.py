@@ -214,10 +214,15 @@ def test_check_prints_the_pool_with_masked_credentials(tmp_path: Path) -> None:
     path = tmp_path / "accounts.yaml"
     path.write_text(
         "accounts:\n  - {id: main, provider: openai, api_key: sk-supersecretvalue, models: [gpt-4o]}\n"
+        "  - {id: other, provider: openai, api_key: sk-othersecretvalue}\n"
+        "  - {id: web, provider: mammouth, cookie: abcdefgh}\n"
     )
     result = run_cli("check", "--config", str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "main" in result.stdout and "openai" in result.stdout and "gpt-4o" in result.stdout
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert lines["other"].endswith("models: (listed by the upstream's GET /models at start)")
+    assert lines["web"].endswith("models: (the provider's model table)")
     assert "sk-supersecretvalue" not in result.stdout
     assert "sk-s…ue" in result.stdout
 
