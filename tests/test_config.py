@@ -227,6 +227,21 @@ def test_check_prints_the_pool_with_masked_credentials(tmp_path: Path) -> None:
     assert "sk-s…ue" in result.stdout
 
 
+def test_check_warns_when_keys_are_still_the_examples_placeholders(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "accounts.example.yaml"
+    (tmp_path / "accounts.yaml").write_text(example.read_text())
+    result = run_cli("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning: admin_key, clients[0].key, clients[1].key are still the example's change-me" in (
+        result.stdout
+    )
+    (tmp_path / "accounts.yaml").write_text(
+        "admin_key: a-real-admin-key-0123\nclients: [{name: a, key: sk-a-real-key-0123}]\n"
+        "accounts: [{id: d, provider: demo}]\n"
+    )
+    assert "warning" not in run_cli("check", cwd=tmp_path).stdout
+
+
 def test_example_config_is_valid_and_shows_every_key() -> None:
     import dataclasses
 
