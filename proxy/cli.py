@@ -57,12 +57,29 @@ def main(argv: list[str] | None = None) -> int:
 def _check(config: Config) -> int:
     print(f"config OK ({config.source}): {len(config.accounts)} account(s), {len(config.clients)} client(s)")
     for account in config.accounts:
-        models = ", ".join(account.models) if account.models else "(provider default)"
+        models = ", ".join(account.models) if account.models else _default_models(account.provider)
         credential = mask(account.secret) or "-"
         print(f"  {account.id:<20} {account.provider:<9} {credential:<10} models: {models}")
     for alias, target in config.model_aliases.items():
         print(f"  alias {alias} -> {target}{'  (glob)' if is_glob(alias) else ''}")
+    if config.placeholder_keys():
+        print(f"\nwarning: {_placeholder_warning(config)}")
     return 0
+
+
+def _placeholder_warning(config: Config) -> str:
+    keys = config.placeholder_keys()
+    return (
+        f"{', '.join(keys)} {'is' if len(keys) == 1 else 'are'} still the example's change-me "
+        "value, which anyone who has read accounts.example.yaml can use: set real keys "
+        "(e.g. POOL_PROXY_ADMIN_KEY)"
+    )
+
+
+def _default_models(provider: str) -> str:
+    if provider == "openai":  # no table of its own: an operator should know it asks the upstream
+        return "(listed by the upstream's GET /models at start)"
+    return "(the provider's model table)"
 
 
 async def _probe(config: Config) -> int:
@@ -113,6 +130,8 @@ def _serve(config: Config) -> int:
             "no accounts configured: serving the built-in demo provider (synthetic answers); "
             "write accounts.yaml (see accounts.example.yaml) or set account env vars"
         )
+    if config.placeholder_keys():
+        log.warning(_placeholder_warning(config))
     if generated:
         print(
             f"\n  pool-proxy client key (generated for this run): {generated}\n"

@@ -13,6 +13,7 @@ from proxy.budget.prices import Prices
 from proxy.clients import Client, ClientDirectory
 from proxy.clock import Clock
 from proxy.config import Config, ConfigError, PoolConfig, load_config
+from proxy.config.aliases import resolve_alias
 from proxy.dispatch import Dispatcher
 from proxy.logs import Scrubber, scrub_log_handlers, unscrub_log_handlers
 from proxy.metrics import Metrics
@@ -195,6 +196,10 @@ class Gateway:
         completion: int = 0,
         estimated: bool = False,
     ) -> None:
+        # Usage rows keep the name the client asked for; cost is the served model's, or an
+        # alias (Claude Code's `claude-*`) would cost nothing and slip past a usd budget.
+        priced = bool(self.budgets.prices)
+        served = resolve_alias(self.config.model_aliases, model) if priced else model
         minute = int(self.clock.now() // 60)
         if minute != self._minute:  # the day's name is formatted once a minute, not per request
             self._minute, self._day = minute, time.strftime("%Y-%m-%d", time.gmtime(minute * 60))
@@ -209,10 +214,10 @@ class Gateway:
                 prompt_tokens=prompt,
                 completion_tokens=completion,
                 estimated=estimated,
-                usd_nanos=self.budgets.prices.nanos(model, prompt, completion) if self.budgets.prices else 0,
+                usd_nanos=self.budgets.prices.nanos(served, prompt, completion) if priced else 0,
             )
         )
-        self._charge(client, account, model, ok, prompt, completion)
+        self._charge(client, account, served, ok, prompt, completion)
 
     def _charge(
         self, name: str, account: str | None, model: str, ok: bool, prompt: int, completion: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import anthropic
 import openai
 import pytest
 
@@ -132,6 +133,29 @@ async def test_usd_budget_with_prices(upstream, start_gateway):
     with pytest.raises(openai.RateLimitError) as info:
         await gw.client(ALICE).chat.completions.create(**chat())
     assert "budget of 0.0002 USD per day" in info.value.message
+
+
+async def test_an_aliased_model_is_priced_as_the_model_that_serves_it(upstream, start_gateway):
+    """Claude Code asks for `claude-*` names the operator aliases to pool models: the cost is
+    the served model's, so a usd budget holds (an alias has no price of its own)."""
+    raw = with_budget(
+        upstream,
+        {"usd": 0.0002},
+        prices={"gpt-4o*": {"input": 5, "output": 15}},
+        model_aliases={"claude-*": "gpt-4o"},
+    )
+    gw = await start_gateway(raw)
+    async with anthropic.AsyncAnthropic(base_url=gw.url, api_key=ALICE, max_retries=0) as claude:
+        ask = {"model": "claude-sonnet-4-5-20250929", "max_tokens": 100}
+        await claude.messages.create(**ask, messages=[{"role": "user", "content": "hi"}])
+        me = await me_of(gw, ALICE)
+        assert me["used"]["usd"] == pytest.approx(0.00016)  # 11 * 5 + 7 * 15 micro-dollars
+        _, usage = await gw.admin("GET", "/admin/usage?group_by=model")
+        assert usage["totals"]["usd"] == pytest.approx(0.00016)
+        await claude.messages.create(**ask, messages=[{"role": "user", "content": "again"}])
+        with pytest.raises(anthropic.RateLimitError) as info:
+            await claude.messages.create(**ask, messages=[{"role": "user", "content": "more"}])
+    assert "budget of 0.0002 USD per day" in str(info.value)
 
 
 async def test_me_shows_a_key_holder_their_own_standing(upstream, start_gateway):

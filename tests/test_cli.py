@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+from pathlib import Path
 
 import aiohttp
 import yaml
@@ -82,6 +83,23 @@ async def test_sighup_reloads_the_accounts_file(tmp_path, upstream):
                     break
                 assert loop.time() < deadline, ids
                 await asyncio.sleep(0.05)
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+async def test_serve_warns_when_the_example_config_keeps_its_placeholder_keys(tmp_path):
+    """`cp accounts.example.yaml accounts.yaml` then `make run`, as the README says: the
+    admin key anyone can read in the example must not guard the admin API unremarked."""
+    example = Path(__file__).parent.parent / "accounts.example.yaml"
+    (tmp_path / "accounts.yaml").write_text(example.read_text())
+    port = free_port()
+    proc = await spawn("serve", "--port", str(port), cwd=tmp_path, output=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        _, line = await read_until(proc.stderr, r"admin_key.*still the example's change-me.*")
+        assert "clients[0].key, clients[1].key" in line
+        await wait_ready(f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 15) == 0

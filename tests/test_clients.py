@@ -115,6 +115,20 @@ async def test_bad_client_bodies_get_a_400_naming_the_field(upstream, start_gate
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
 
 
+async def test_a_word_where_a_number_belongs_is_named_in_plain_words(upstream, start_gateway):
+    """Not Python's `invalid literal for int() with base 10`, and no second error claiming
+    the budget or rate limit was left out when it was only mistyped."""
+    gw = await start_gateway(base_config(upstream))
+    for body, message in (
+        ({"name": "x", "budget": {"tokens": "lots"}}, "budget.tokens: must be a whole number"),
+        ({"name": "x", "rate_limit": {"rpm": "fast"}}, "rate_limit.rpm: must be a positive number"),
+    ):
+        status, answer = await gw.admin("POST", "/admin/clients", json=body)
+        assert status == 400, answer
+        assert answer["error"]["message"] == message
+        assert answer["error"]["param"] == message.split(":")[0]
+
+
 async def test_patch_changes_limits_and_null_clears_them(upstream, start_gateway):
     gw = await start_gateway(base_config(upstream))
     key = (await create(gw))["api_key"]

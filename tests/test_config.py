@@ -60,6 +60,9 @@ def errors_of(raw: Any) -> list[str]:
             {"accounts": [{**GOOD_ACCOUNT, "rate_limit": {"rps": 1, "rpm": 60}}]},
             "accounts[0].rate_limit: give exactly one of rps or rpm",
         ),
+        ({"pool": {"max_attempts": "three"}}, "pool.max_attempts: must be a whole number"),
+        ({"pool": {"failure_threshold": [1]}}, "pool.failure_threshold: must be a whole number"),
+        ({"prices": {"gpt-*": {"input": "cheap"}}}, "prices.gpt-*.input: must be a positive number"),
         ({"accounts": [GOOD_ACCOUNT, GOOD_ACCOUNT]}, "accounts: id 'a1' is used twice"),
         (
             {"accounts": [{**GOOD_ACCOUNT, "base_url": "ftp://x"}]},
@@ -96,6 +99,16 @@ def test_bad_config_names_the_key(raw: dict[str, Any], expected: str) -> None:
 def test_every_error_is_reported_at_once() -> None:
     found = errors_of({"bogus": 1, "pool": {"strategy": "x"}, "accounts": [{"id": "x"}]})
     assert len(found) == 3
+
+
+def test_a_mistyped_limit_is_one_error_in_plain_words() -> None:
+    found = errors_of(
+        {"clients": [{"name": "a", "key": "k", "rate_limit": {"rpm": "lots"}, "budget": {"tokens": "x"}}]}
+    )
+    assert found == [
+        "clients[0].rate_limit.rpm: must be a positive number",
+        "clients[0].budget.tokens: must be a whole number",
+    ]
 
 
 def test_durations_sizes_and_defaults() -> None:
@@ -158,6 +171,17 @@ def test_env_only_start_for_old_proxy_users() -> None:
     assert config.source == "environment"
 
 
+def test_env_only_errors_name_the_variable_that_was_set() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_env(
+            {"OPENAI_API_KEY": "sk-one", "BEARER_TOKEN": "t", "RATE_LIMIT_RPS": "fast", "PORT": "http"}
+        )
+    assert info.value.errors == [
+        "PORT (server.port): must be a whole number",
+        "RATE_LIMIT_RPS (clients[0].rate_limit.rps): must be a positive number",
+    ]
+
+
 def test_no_config_and_no_env_means_demo() -> None:
     config = config_from_env({})
     assert config.source == "demo"
@@ -190,12 +214,32 @@ def test_check_prints_the_pool_with_masked_credentials(tmp_path: Path) -> None:
     path = tmp_path / "accounts.yaml"
     path.write_text(
         "accounts:\n  - {id: main, provider: openai, api_key: sk-supersecretvalue, models: [gpt-4o]}\n"
+        "  - {id: other, provider: openai, api_key: sk-othersecretvalue}\n"
+        "  - {id: web, provider: mammouth, cookie: abcdefgh}\n"
     )
     result = run_cli("check", "--config", str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "main" in result.stdout and "openai" in result.stdout and "gpt-4o" in result.stdout
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert lines["other"].endswith("models: (listed by the upstream's GET /models at start)")
+    assert lines["web"].endswith("models: (the provider's model table)")
     assert "sk-supersecretvalue" not in result.stdout
     assert "sk-s…ue" in result.stdout
+
+
+def test_check_warns_when_keys_are_still_the_examples_placeholders(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "accounts.example.yaml"
+    (tmp_path / "accounts.yaml").write_text(example.read_text())
+    result = run_cli("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning: admin_key, clients[0].key, clients[1].key are still the example's change-me" in (
+        result.stdout
+    )
+    (tmp_path / "accounts.yaml").write_text(
+        "admin_key: a-real-admin-key-0123\nclients: [{name: a, key: sk-a-real-key-0123}]\n"
+        "accounts: [{id: d, provider: demo}]\n"
+    )
+    assert "warning" not in run_cli("check", cwd=tmp_path).stdout
 
 
 def test_example_config_is_valid_and_shows_every_key() -> None:

@@ -29,9 +29,11 @@ def budget(r: Reader, name: str = "budget") -> Budget | None:
         usd=sub.number("usd"),
     )
     sub.done()
-    if not found.limits():
+    if not any(sub.has(limit) for limit in ("requests", "tokens", "usd")):
         sub.error(sub.path, "give at least one of requests, tokens or usd")
         return None
+    if not found.limits():
+        return None  # each wrong value has its own error already
     return found
 
 

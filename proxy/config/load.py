@@ -149,9 +149,11 @@ def rate_limit(r: Reader, name: str) -> RateLimit | None:
     rps, rpm = sub.number("rps"), sub.number("rpm")
     burst = sub.integer("burst", 0) if sub.has("burst") else None
     sub.done()
-    if (rps is None) == (rpm is None):
+    if sub.has("rps") == sub.has("rpm"):
         sub.error(sub.path, "give exactly one of rps or rpm")
         return None
+    if rps is None and rpm is None:
+        return None  # the value given was wrong, and said so
     rate = rps if rps is not None else cast(float, rpm) / 60.0
     per_unit = rps if rps is not None else cast(float, rpm)
     return RateLimit(rate=rate, burst=burst or max(1, math.ceil(per_unit)))
@@ -299,6 +301,7 @@ def _check_unique(values: list[str], where: str, field: str, errors: list[str]) 
 def config_from_env(env: Mapping[str, str]) -> Config:
     """Env-only start for users of monica-proxy, MammouthProxy and MyGPT (DESIGN §4)."""
     raw: dict[str, Any] = {"server": {}, "accounts": [], "clients": [], "logging": {}}
+    named: dict[str, str] = {}  # key path -> the variable it came from, for the errors
     for i, cookie in enumerate(_split(env.get("MONICA_COOKIE", "")), start=1):
         account: dict[str, Any] = {"id": f"monica-{i}", "provider": "monica", "cookie": cookie}
         if env.get("BOT_UID") and env.get("ENABLE_CUSTOM_BOT_MODE", "").lower() == "true":
@@ -311,6 +314,7 @@ def config_from_env(env: Mapping[str, str]) -> Config:
         openai: dict[str, Any] = {"id": f"openai-{i}", "provider": "openai", "api_key": key}
         if env.get("OPENAI_BASE_URL"):
             openai["base_url"] = env["OPENAI_BASE_URL"]
+            named[f"accounts[{len(raw['accounts'])}].base_url"] = "OPENAI_BASE_URL"
         raw["accounts"].append(openai)
     source = "environment"
     if not raw["accounts"]:
@@ -321,21 +325,30 @@ def config_from_env(env: Mapping[str, str]) -> Config:
         client: dict[str, Any] = {"name": "default", "key": token}
         if env.get("RATE_LIMIT_RPS", "0") not in ("", "0"):
             client["rate_limit"] = {"rps": env["RATE_LIMIT_RPS"]}
+            named["clients[0].rate_limit.rps"] = "RATE_LIMIT_RPS"
         raw["clients"].append(client)
     if env.get("POOL_PROXY_ADMIN_KEY"):
         raw["admin_key"] = env["POOL_PROXY_ADMIN_KEY"]
-    host = env.get("SERVER_HOST") or env.get("HOST")
-    port = env.get("SERVER_PORT") or env.get("PORT")
-    if host:
-        raw["server"]["host"] = host
-    if port:
-        raw["server"]["port"] = port
+    for key, names in (("host", ("SERVER_HOST", "HOST")), ("port", ("SERVER_PORT", "PORT"))):
+        name = next((n for n in names if env.get(n)), None)
+        if name:
+            raw["server"][key], named[f"server.{key}"] = env[name], name
     if env.get("LOG_LEVEL"):
         level = env["LOG_LEVEL"].lower()
         raw["logging"]["level"] = "warning" if level == "warn" else level
+        named["logging.level"] = "LOG_LEVEL"
     if env.get("REDIS_URL"):
         raw["state"] = {"backend": "redis", "redis_url": env["REDIS_URL"]}
-    return parse_config(raw, source=source)
+        named["state.redis_url"] = "REDIS_URL"
+    try:
+        return parse_config(raw, source=source)
+    except ConfigError as exc:  # the user set PORT, not server.port: name what they wrote
+        raise ConfigError([_name_variable(error, named) for error in exc.errors]) from None
+
+
+def _name_variable(error: str, named: Mapping[str, str]) -> str:
+    path, _, message = error.partition(": ")
+    return f"{named[path]} ({path}): {message}" if path in named else error
 
 
 def _split(value: str) -> list[str]:

@@ -158,6 +158,9 @@ class LoggingConfig:
     backups: int = 5
 
 
+PLACEHOLDER = "change-me"  # what accounts.example.yaml's default keys contain
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -174,6 +177,13 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     prices: tuple[Price, ...] = ()
     source: str = "defaults"  # a file path, "environment" or "demo"
+
+    def placeholder_keys(self) -> list[str]:
+        """Keys still set to accounts.example.yaml's `change-me` values: anyone who has read
+        that file can use them, so `check` and `serve` say so."""
+        found = ["admin_key"] if self.admin_key and PLACEHOLDER in self.admin_key else []
+        found += [f"clients[{i}].key" for i, c in enumerate(self.clients) if PLACEHOLDER in c.key]
+        return found
 
     def secrets(self) -> list[str]:
         """Every configured secret, for log scrubbing and tests."""

@@ -95,10 +95,12 @@ class Reader:
 
     def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
         def convert(value: Any) -> int:
-            if isinstance(value, bool):
-                raise ValueError("must be a whole number")
-            number = int(value)
-            if number != float(value):
+            try:
+                number = int(value)
+                whole = not isinstance(value, bool) and number == float(value)
+            except (ValueError, TypeError, OverflowError):  # not Python's "invalid literal for int()"
+                whole = False
+            if not whole:
                 raise ValueError("must be a whole number")
             if number < minimum:
                 raise ValueError(f"must be at least {minimum}")
@@ -108,10 +110,11 @@ class Reader:
 
     def number(self, name: str) -> float | None:
         def convert(value: Any) -> float:
-            if isinstance(value, bool):
-                raise ValueError("must be a positive number")
-            number = float(value)
-            if number <= 0:
+            try:
+                number = float(value)
+            except (ValueError, TypeError):
+                number = 0.0
+            if isinstance(value, bool) or not number > 0:
                 raise ValueError("must be a positive number")
             return number
 
