@@ -187,7 +187,7 @@ class Gateway:
 
     def record(
         self,
-        client: str,
+        client: Client,
         account: str | None,
         model: str,
         ok: bool,
@@ -195,38 +195,22 @@ class Gateway:
         completion: int = 0,
         estimated: bool = False,
     ) -> None:
+        """A finished request: the usage ledger, and the budgets of its client and account."""
         minute = int(self.clock.now() // 60)
         if minute != self._minute:  # the day's name is formatted once a minute, not per request
             self._minute, self._day = minute, time.strftime("%Y-%m-%d", time.gmtime(minute * 60))
+        budgets, name = self.budgets, client.name
+        usd_nanos = budgets.price(model, prompt, completion)
         self.store.record_usage(
             UsageRecord(
-                day=self._day,
-                minute=minute,
-                client=client,
-                account=account or "",
-                model=model,
-                ok=ok,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                estimated=estimated,
-                usd_nanos=self.budgets.prices.nanos(model, prompt, completion) if self.budgets.prices else 0,
+                self._day, minute, name, account or "", model, ok, prompt, completion, estimated, usd_nanos
             )
         )
-        self._charge(client, account, model, ok, prompt, completion)
-
-    def _charge(
-        self, name: str, account: str | None, model: str, ok: bool, prompt: int, completion: int
-    ) -> None:
-        """Budgets hear every finished request: the client's and the account's tokens."""
-        client = self.clients.named(name)
-        if client is not None:
-            budget = client.budget
-            self.budgets.charge(
-                "client", name, budget, model, (prompt, completion), request=ok and budget is None
-            )
-            self.budgets.touch("client", name)
+        budget = client.budget  # the request's client: its budget admitted it (http/callers.py)
+        budgets.charge("client", name, budget, prompt + completion, usd_nanos, request=ok and budget is None)
+        budgets.touch("client", name)
         if account:
-            self.account_budgets.charge(account, model, prompt, completion)
+            self.account_budgets.charge(account, prompt + completion, usd_nanos)
 
 
 def _with_live_parts(current: Config, fresh: Config) -> Config:

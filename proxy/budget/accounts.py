@@ -33,12 +33,12 @@ class AccountBudgets:
         counts = await self.budgets.count("account", account.id, budget, {"requests": 1})
         await self._check(account.id, budget, counts)
 
-    def charge(self, account_id: str, model: str, prompt: int, completion: int) -> None:
+    def charge(self, account_id: str, tokens: int, usd_nanos: int) -> None:
         account = self.manager.accounts.get(account_id)
         if account is None or account.config.budget is None:
             return
         budget = account.config.budget
-        task = self.budgets.charge("account", account_id, budget, model, (prompt, completion), request=False)
+        task = self.budgets.charge("account", account_id, budget, tokens, usd_nanos, request=False)
         if task is None:
             return
         check = asyncio.get_running_loop().create_task(self._after_charge(account_id, budget, task))

@@ -139,11 +139,17 @@ class Exchange:
         seconds = time.perf_counter() - self.started
         self._measure()
         gateway, trace, usage = self.gateway, self.trace, self.usage
-        client = self.client.name if self.client else None
+        client = self.client
         route = self.door.route
         if gateway.metrics is not None:
             gateway.metrics.request(
-                route, self.status, self.model, client, seconds, self.first_byte, self.overhead
+                route,
+                self.status,
+                self.model,
+                client.name if client else None,
+                seconds,
+                self.first_byte,
+                self.overhead,
             )
             if self.status == 429 and trace.granted is None:  # refused before any upstream call
                 kind = "client" if self.kind is ErrorKind.RATE_LIMITED else "pool"
