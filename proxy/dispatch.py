@@ -39,6 +39,7 @@ class Trace:
     one is made per request, and a dataclass's default factories cost more)."""
 
     __slots__ = (
+        "account",
         "attempts",
         "client_window",
         "dropped_tools",
@@ -55,13 +56,10 @@ class Trace:
         self.dropped_tools = False
         self.emulated_tools = False  # the answer's tool calls were read from its text (proxy/tools)
         self.granted: Granted | None = None
+        self.account: str | None = None  # the granted account's id
         self.client_window: ClientWindow | None = None  # the client's rate window, for the door's headers
         self.request_id = request_id  # for the log lines written below the door
         self.fallback: str | None = None  # the model that served instead of the one asked for
-
-    @property
-    def account(self) -> str | None:
-        return self.granted.account.id if self.granted else None
 
     def saw_window(self, window: ClientWindow | None) -> None:
         self.client_window = window
@@ -170,8 +168,9 @@ class Dispatcher:
             if attempts.tried:
                 return None  # the earlier failure explains more than "no account left"
             raise
-        attempts.tried |= {granted.account.id}
-        attempts.trace.granted = granted
+        account_id = granted.lease.account_id
+        attempts.tried |= {account_id}
+        attempts.trace.granted, attempts.trace.account = granted, account_id
         if granted.client is not None:
             attempts.trace.client_window = granted.client
         return granted
@@ -179,22 +178,23 @@ class Dispatcher:
     def _sticky(self, request: ChatRequest, client: ClientQuota | None) -> Sticky | None:
         return sticky_for(self.manager.pool.sticky, client.name if client else "", request)
 
-    async def complete(
+    def complete(
         self,
         request: ChatRequest,
         client: ClientQuota | None,
         trace: Trace,
         *,
         may_use: Callable[[str], bool] | None = None,
-    ) -> Reply:
-        """A non-streaming answer; on a model's fallback when every account of it rests."""
+    ) -> Awaitable[Reply]:
+        """A non-streaming answer; on a model's fallback when every account of it rests.
+        Not a coroutine itself: it hands back the one that does the work (one layer fewer)."""
         if not self.fallbacks.table:  # none configured: no fallback layer (two coroutines fewer)
-            return await self._complete(request, self.plan(request), client, trace)
+            return self._complete(request, self.plan(request), client, trace)
 
         async def one(chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None) -> Reply:
             return await self._complete(chat, accounts, quota, trace)
 
-        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
+        return self.fallbacks.run(request, self.plan, one, client, trace, may_use)
 
     def _complete(
         self, chat: ChatRequest, accounts: tuple[Account, ...], client: ClientQuota | None, trace: Trace
@@ -231,22 +231,23 @@ class Dispatcher:
                 _raise_if_client_error(exc)
             finally:
                 trace.upstream_seconds += time.perf_counter() - started
-                trace.attempts.append((granted.account.id, outcome.kind if outcome else "aborted"))
+                trace.attempts.append((granted.lease.account_id, outcome.kind if outcome else "aborted"))
                 await self.manager.finish(granted, outcome)
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
 
-    async def open_stream(
+    def open_stream(
         self,
         request: ChatRequest,
         client: ClientQuota | None,
         trace: Trace,
         *,
         may_use: Callable[[str], bool] | None = None,
-    ) -> OpenStream:
-        """A stream that produced content; on a model's fallback when every account of it rests."""
+    ) -> Awaitable[OpenStream]:
+        """A stream that produced content; on a model's fallback when every account of it rests.
+        Not a coroutine itself: it hands back the one that does the work (one layer fewer)."""
         if not self.fallbacks.table:  # none configured: no fallback layer (two coroutines fewer)
             sticky = self._sticky(request, client)
-            return await self._open_stream(request, self.plan(request), client, trace, sticky)
+            return self._open_stream(request, self.plan(request), client, trace, sticky)
 
         async def one(
             chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None
@@ -254,7 +255,7 @@ class Dispatcher:
             sticky = self._sticky(chat, client)
             return await self._open_stream(chat, accounts, quota, trace, sticky)
 
-        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
+        return self.fallbacks.run(request, self.plan, one, client, trace, may_use)
 
     async def _open_stream(
         self,
@@ -273,12 +274,14 @@ class Dispatcher:
             events = provider.stream(routed)
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(timeout):
-                    head = await _until_content(events)
+                async with asyncio.timeout(timeout):  # StopAsyncIteration if no content comes
+                    head = [await anext(events)]
+                    while isinstance(head[-1], Usage):  # a usage alone is no content
+                        head.append(await anext(events))
             except (UpstreamError, TimeoutError, StopAsyncIteration) as exc:
                 error = exc if isinstance(exc, UpstreamError) else _no_first_byte(exc)
                 last = error
-                trace.attempts.append((granted.account.id, error.outcome.kind))
+                trace.attempts.append((granted.lease.account_id, error.outcome.kind))
                 await events.aclose()
                 await self.manager.finish(granted, error.outcome)
                 _raise_if_client_error(error)
@@ -289,17 +292,9 @@ class Dispatcher:
                 raise
             finally:
                 trace.upstream_seconds += time.perf_counter() - started
-            trace.attempts.append((granted.account.id, "streaming"))
+            trace.attempts.append((granted.lease.account_id, "streaming"))
             return OpenStream(head, events, granted)
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
-
-
-async def _until_content(events: AsyncGenerator[Event, None]) -> list[Event]:
-    """Events up to the first that a client would see; StopAsyncIteration if none comes."""
-    head = [await anext(events)]
-    while isinstance(head[-1], Usage):
-        head.append(await anext(events))
-    return head
 
 
 def _no_first_byte(exc: BaseException) -> UpstreamError:
