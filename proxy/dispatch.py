@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from proxy.core.admission import ClientQuota, ClientWindow, Sticky
@@ -27,43 +27,64 @@ from proxy.pool.fallbacks import Fallbacks
 from proxy.pool.manager import Account, AccountManager, Granted, NoMoreAccounts
 from proxy.pool.sticky import sticky_for
 from proxy.request import ChatRequest
-from proxy.tools.policy import Route, calls_tools, route
+from proxy.tools.emulated import ChatProvider
+from proxy.tools.policy import calls_tools, route
 
 T = TypeVar("T")
+NONE_TRIED: frozenset[str] = frozenset()
 
 
-@dataclass
 class Trace:
-    """What happened on the way, for the request log, headers and metrics."""
+    """What happened on the way, for the request log, headers and metrics (a plain class:
+    one is made per request, and a dataclass's default factories cost more)."""
 
-    attempts: list[tuple[str, str]] = field(default_factory=list)  # (account, outcome)
-    upstream_seconds: float = 0.0  # time spent waiting on upstreams (to first byte)
-    dropped_tools: bool = False
-    emulated_tools: bool = False  # the answer's tool calls were read from its text (proxy/tools)
-    granted: Granted | None = None
-    client_window: ClientWindow | None = None  # the client's rate window, for the door's headers
-    request_id: str | None = None  # for the log lines written below the door
-    fallback: str | None = None  # the model that served instead of the one asked for
+    __slots__ = (
+        "account",
+        "attempts",
+        "client_window",
+        "dropped_tools",
+        "emulated_tools",
+        "fallback",
+        "granted",
+        "request_id",
+        "upstream_seconds",
+    )
 
-    @property
-    def account(self) -> str | None:
-        return self.granted.account.id if self.granted else None
+    def __init__(self, request_id: str | None = None) -> None:
+        self.attempts: list[tuple[str, str]] = []  # (account, outcome)
+        self.upstream_seconds = 0.0  # time spent waiting on upstreams (to first byte)
+        self.dropped_tools = False
+        self.emulated_tools = False  # the answer's tool calls were read from its text (proxy/tools)
+        self.granted: Granted | None = None
+        self.account: str | None = None  # the granted account's id
+        self.client_window: ClientWindow | None = None  # the client's rate window, for the door's headers
+        self.request_id = request_id  # for the log lines written below the door
+        self.fallback: str | None = None  # the model that served instead of the one asked for
 
     def saw_window(self, window: ClientWindow | None) -> None:
         self.client_window = window
 
 
-@dataclass
 class Attempts:
     """One request's walk over its candidate accounts (a plain loop: no async generator
     left half-consumed on every request, which would cost a finaliser task each)."""
 
-    cursor_key: str
-    accounts: tuple[Account, ...]
-    client: ClientQuota | None
-    trace: Trace
-    sticky: Sticky | None = None
-    tried: set[str] = field(default_factory=set)
+    __slots__ = ("accounts", "client", "cursor_key", "sticky", "trace", "tried")
+
+    def __init__(
+        self,
+        cursor_key: str,
+        accounts: tuple[Account, ...],
+        client: ClientQuota | None,
+        trace: Trace,
+        sticky: Sticky | None = None,
+    ) -> None:
+        self.cursor_key = cursor_key
+        self.accounts = accounts
+        self.client = client
+        self.trace = trace
+        self.sticky = sticky
+        self.tried: frozenset[str] = NONE_TRIED
 
 
 @dataclass
@@ -106,9 +127,14 @@ class Dispatcher:
                 )
         return accounts
 
-    def _route(self, request: ChatRequest, account: Account, trace: Trace) -> Route:
+    def _route(
+        self, request: ChatRequest, account: Account, trace: Trace
+    ) -> tuple[ChatProvider, ChatRequest]:
         """The provider and request for this attempt: tools native, emulated or dropped."""
         provider = account.provider
+        if not request.has_tools:  # as tools.policy.route has it, without its Route per attempt
+            trace.dropped_tools = trace.emulated_tools = False
+            return provider, request
         chosen = route(
             request,
             provider,
@@ -118,7 +144,7 @@ class Dispatcher:
         )
         trace.dropped_tools = chosen.tools == "dropped"
         trace.emulated_tools = chosen.tools == "emulated"
-        return chosen
+        return chosen.provider, chosen.request
 
     async def _next(self, attempts: Attempts) -> Granted | None:
         """A lease on the next untried account, or None when none is left to try."""
@@ -132,7 +158,7 @@ class Dispatcher:
                 attempts.cursor_key,
                 attempts.accounts,
                 client,
-                frozenset(attempts.tried),
+                attempts.tried,
                 attempts.trace.saw_window,
                 attempts.sticky,
             )
@@ -142,8 +168,9 @@ class Dispatcher:
             if attempts.tried:
                 return None  # the earlier failure explains more than "no account left"
             raise
-        attempts.tried.add(granted.account.id)
-        attempts.trace.granted = granted
+        account_id = granted.lease.account_id
+        attempts.tried |= {account_id}
+        attempts.trace.granted, attempts.trace.account = granted, account_id
         if granted.client is not None:
             attempts.trace.client_window = granted.client
         return granted
@@ -151,29 +178,30 @@ class Dispatcher:
     def _sticky(self, request: ChatRequest, client: ClientQuota | None) -> Sticky | None:
         return sticky_for(self.manager.pool.sticky, client.name if client else "", request)
 
-    async def complete(
+    def complete(
         self,
         request: ChatRequest,
         client: ClientQuota | None,
         trace: Trace,
         *,
         may_use: Callable[[str], bool] | None = None,
-    ) -> Reply:
-        """A non-streaming answer; on a model's fallback when every account of it rests."""
+    ) -> Awaitable[Reply]:
+        """A non-streaming answer; on a model's fallback when every account of it rests.
+        Not a coroutine itself: it hands back the one that does the work (one layer fewer)."""
         if not self.fallbacks.table:  # none configured: no fallback layer (two coroutines fewer)
-            return await self._complete(request, self.plan(request), client, trace)
+            return self._complete(request, self.plan(request), client, trace)
 
         async def one(chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None) -> Reply:
             return await self._complete(chat, accounts, quota, trace)
 
-        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
+        return self.fallbacks.run(request, self.plan, one, client, trace, may_use)
 
     def _complete(
         self, chat: ChatRequest, accounts: tuple[Account, ...], client: ClientQuota | None, trace: Trace
     ) -> Awaitable[Reply]:
         def call(account: Account) -> Awaitable[Reply]:
-            chosen = self._route(chat, account, trace)
-            return chosen.provider.complete(chosen.request)
+            provider, routed = self._route(chat, account, trace)
+            return provider.complete(routed)
 
         sticky = self._sticky(chat, client)
         return self.run(chat.model, accounts, call, client, trace, sticky=sticky)
@@ -203,22 +231,23 @@ class Dispatcher:
                 _raise_if_client_error(exc)
             finally:
                 trace.upstream_seconds += time.perf_counter() - started
-                trace.attempts.append((granted.account.id, outcome.kind if outcome else "aborted"))
+                trace.attempts.append((granted.lease.account_id, outcome.kind if outcome else "aborted"))
                 await self.manager.finish(granted, outcome)
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
 
-    async def open_stream(
+    def open_stream(
         self,
         request: ChatRequest,
         client: ClientQuota | None,
         trace: Trace,
         *,
         may_use: Callable[[str], bool] | None = None,
-    ) -> OpenStream:
-        """A stream that produced content; on a model's fallback when every account of it rests."""
+    ) -> Awaitable[OpenStream]:
+        """A stream that produced content; on a model's fallback when every account of it rests.
+        Not a coroutine itself: it hands back the one that does the work (one layer fewer)."""
         if not self.fallbacks.table:  # none configured: no fallback layer (two coroutines fewer)
             sticky = self._sticky(request, client)
-            return await self._open_stream(request, self.plan(request), client, trace, sticky)
+            return self._open_stream(request, self.plan(request), client, trace, sticky)
 
         async def one(
             chat: ChatRequest, accounts: tuple[Account, ...], quota: ClientQuota | None
@@ -226,7 +255,7 @@ class Dispatcher:
             sticky = self._sticky(chat, client)
             return await self._open_stream(chat, accounts, quota, trace, sticky)
 
-        return await self.fallbacks.run(request, self.plan, one, client, trace, may_use)
+        return self.fallbacks.run(request, self.plan, one, client, trace, may_use)
 
     async def _open_stream(
         self,
@@ -241,16 +270,18 @@ class Dispatcher:
         timeout = self.manager.pool.first_byte_timeout
         attempts = Attempts(request.model, accounts, client, trace, sticky)
         while (granted := await self._next(attempts)) is not None:
-            chosen = self._route(request, granted.account, trace)
-            events = chosen.provider.stream(chosen.request)
+            provider, routed = self._route(request, granted.account, trace)
+            events = provider.stream(routed)
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(timeout):
-                    head = await _until_content(events)
+                async with asyncio.timeout(timeout):  # StopAsyncIteration if no content comes
+                    head = [await anext(events)]
+                    while isinstance(head[-1], Usage):  # a usage alone is no content
+                        head.append(await anext(events))
             except (UpstreamError, TimeoutError, StopAsyncIteration) as exc:
                 error = exc if isinstance(exc, UpstreamError) else _no_first_byte(exc)
                 last = error
-                trace.attempts.append((granted.account.id, error.outcome.kind))
+                trace.attempts.append((granted.lease.account_id, error.outcome.kind))
                 await events.aclose()
                 await self.manager.finish(granted, error.outcome)
                 _raise_if_client_error(error)
@@ -261,17 +292,9 @@ class Dispatcher:
                 raise
             finally:
                 trace.upstream_seconds += time.perf_counter() - started
-            trace.attempts.append((granted.account.id, "streaming"))
+            trace.attempts.append((granted.lease.account_id, "streaming"))
             return OpenStream(head, events, granted)
         raise self.manager.unavailable(attempts.accounts) or _final_error(last)
-
-
-async def _until_content(events: AsyncGenerator[Event, None]) -> list[Event]:
-    """Events up to the first that a client would see; StopAsyncIteration if none comes."""
-    head = [await anext(events)]
-    while isinstance(head[-1], Usage):
-        head.append(await anext(events))
-    return head
 
 
 def _no_first_byte(exc: BaseException) -> UpstreamError:

@@ -188,50 +188,36 @@ class Gateway:
 
     def record(
         self,
-        client: str,
+        client: Client,
         account: str | None,
         model: str,
         ok: bool,
         prompt: int = 0,
         completion: int = 0,
         estimated: bool = False,
+        fallback: str | None = None,
     ) -> None:
-        # Usage rows keep the name the client asked for; cost is the served model's, or an
-        # alias (Claude Code's `claude-*`) would cost nothing and slip past a usd budget.
-        priced = bool(self.budgets.prices)
-        served = resolve_alias(self.config.model_aliases, model) if priced else model
+        """A finished request: the usage ledger, and the budgets of its client and account.
+
+        Usage rows keep the name the client asked for; cost is the served model's (the
+        `fallback` that answered, an alias's target), or an alias (Claude Code's `claude-*`)
+        would cost nothing and slip past a usd budget."""
         minute = int(self.clock.now() // 60)
         if minute != self._minute:  # the day's name is formatted once a minute, not per request
             self._minute, self._day = minute, time.strftime("%Y-%m-%d", time.gmtime(minute * 60))
+        budgets, name = self.budgets, client.name
+        served = resolve_alias(self.config.model_aliases, fallback or model) if budgets.prices else model
+        usd_nanos = budgets.price(served, prompt, completion)
         self.store.record_usage(
             UsageRecord(
-                day=self._day,
-                minute=minute,
-                client=client,
-                account=account or "",
-                model=model,
-                ok=ok,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                estimated=estimated,
-                usd_nanos=self.budgets.prices.nanos(served, prompt, completion) if priced else 0,
+                self._day, minute, name, account or "", model, ok, prompt, completion, estimated, usd_nanos
             )
         )
-        self._charge(client, account, served, ok, prompt, completion)
-
-    def _charge(
-        self, name: str, account: str | None, model: str, ok: bool, prompt: int, completion: int
-    ) -> None:
-        """Budgets hear every finished request: the client's and the account's tokens."""
-        client = self.clients.named(name)
-        if client is not None:
-            budget = client.budget
-            self.budgets.charge(
-                "client", name, budget, model, (prompt, completion), request=ok and budget is None
-            )
-            self.budgets.touch("client", name)
+        budget = client.budget  # the request's client: its budget admitted it (http/callers.py)
+        budgets.charge("client", name, budget, prompt + completion, usd_nanos, request=ok and budget is None)
+        budgets.touch("client", name)
         if account:
-            self.account_budgets.charge(account, model, prompt, completion)
+            self.account_budgets.charge(account, prompt + completion, usd_nanos)
 
 
 def _with_live_parts(current: Config, fresh: Config) -> Config:

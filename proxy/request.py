@@ -188,6 +188,11 @@ def chat_request(body: dict[str, Any], aliases: dict[str, str], raw: bytes = b""
 
 def _check_message(message: Any, index: int) -> bool:
     """Raise on a malformed message; return whether it carries an image."""
+    if type(message) is dict and message.get("role") in ROLES:  # the common case: no name built
+        calls = message.get("tool_calls")
+        content = message.get("content")
+        if calls is None and type(content) is str:
+            return False
     where = f"messages[{index}]"
     if not isinstance(message, dict):
         raise invalid_request(f"'{where}' must be an object.", where)

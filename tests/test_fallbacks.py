@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import ALICE, base_config, chat
 from tests.fakes.openai_upstream import FakeOpenAI, error_step
+from tests.test_budget import me_of
 
 KEY = {i: f"sk-upstream-{i}-secretvalue" for i in (1, 2, 3)}
 LIMITED = "sk-test-limited-0123456789"
@@ -120,3 +121,13 @@ async def test_embeddings_never_fall_back_to_another_model(upstream, start_gatew
     assert info.value.status_code == 503
     assert "x-pool-proxy-fallback" not in info.value.response.headers
     assert [s.key for s in upstream.seen] == [KEY[1]]
+
+
+async def test_a_fallback_answer_is_priced_as_the_model_that_served_it(upstream, start_gateway):
+    prices = {"gpt-4o": {"input": 5, "output": 15}, "gpt-4o-mini": {"input": 1, "output": 2}}
+    gw = await start_gateway(fallback_config(upstream, prices=prices))
+    rest_both_gpt_4o_accounts(upstream)
+    raw = await gw.client(ALICE).chat.completions.with_raw_response.create(**chat("gpt-4o"))
+    assert raw.headers["x-pool-proxy-fallback"] == "gpt-4o-mini"
+    me = await me_of(gw, ALICE)
+    assert me["used"]["usd"] == pytest.approx((11 * 1 + 7 * 2) / 1e6)  # mini's price, not gpt-4o's

@@ -8,6 +8,7 @@ request's usage is known. At the limit the account becomes `exhausted` with reas
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from proxy.budget.ledger import EXHAUSTED_REASON, Budgets, at_limit
@@ -25,20 +26,24 @@ class AccountBudgets:
         self.manager = manager
         self._pending: set[asyncio.Task[Any]] = set()
 
-    async def after_call(self, account: Account, outcome: Outcome) -> None:
-        """Awaited by the manager after each call, so the next admission already sees it."""
+    def after_call(self, account: Account, outcome: Outcome) -> Awaitable[None] | None:
+        """Awaited by the manager after each answered call of an account with a budget, so
+        the next admission already sees it (None, and no coroutine, for the others)."""
         budget = account.config.budget
         if budget is None or not outcome.ok:
-            return
-        counts = await self.budgets.count("account", account.id, budget, {"requests": 1})
-        await self._check(account.id, budget, counts)
+            return None
+        return self._count_call(account.id, budget)
 
-    def charge(self, account_id: str, model: str, prompt: int, completion: int) -> None:
+    async def _count_call(self, account_id: str, budget: Budget) -> None:
+        counts = await self.budgets.count("account", account_id, budget, {"requests": 1})
+        await self._check(account_id, budget, counts)
+
+    def charge(self, account_id: str, tokens: int, usd_nanos: int) -> None:
         account = self.manager.accounts.get(account_id)
         if account is None or account.config.budget is None:
             return
         budget = account.config.budget
-        task = self.budgets.charge("account", account_id, budget, model, (prompt, completion), request=False)
+        task = self.budgets.charge("account", account_id, budget, tokens, usd_nanos, request=False)
         if task is None:
             return
         check = asyncio.get_running_loop().create_task(self._after_charge(account_id, budget, task))

@@ -107,6 +107,20 @@ class BudgetListener(Protocol):
     ) -> None: ...
 
 
+class Tally:
+    """What one counter of a subject without a budget gets at the next flush."""
+
+    __slots__ = ("expires_at", "requests", "tokens", "usd_nanos")
+
+    def __init__(self, expires_at: float) -> None:
+        self.expires_at = expires_at
+        self.tokens = self.requests = self.usd_nanos = 0
+
+    def amounts(self) -> Counts:
+        found = {"tokens": self.tokens, "requests": self.requests, "usd_nanos": self.usd_nanos}
+        return {field: amount for field, amount in found.items() if amount}
+
+
 class Budgets:
     def __init__(self, counters: Counters, clock: Clock, timezone: str, prices: Prices) -> None:
         self.counters = counters
@@ -117,7 +131,8 @@ class Budgets:
         self._told: set[str] = set()  # counter keys this replica has announced (or seen announced)
         self._pending: set[asyncio.Task[Any]] = set()
         self._touched: dict[str, float] = {}
-        self._batch: dict[str, tuple[float, Counts]] = {}  # key -> (expires_at, amounts)
+        self._batch: dict[str, Tally] = {}  # counter key -> what to add to it
+        self._seen: dict[str, tuple[float, int]] = {}  # `seen` key -> (expires_at, last_used)
         self._flusher: asyncio.Task[None] | None = None
         self._windows: dict[Period, Window] = {}
 
@@ -194,48 +209,40 @@ class Budgets:
             key, w = self.key(subject, name, budget.period)
             await self.counters.add(key, {"requests": -1}, w.resets_at)
 
+    def price(self, model: str, prompt: int, completion: int) -> int:
+        """An answer's cost in nano-dollars (0 when no price is configured)."""
+        return self.prices.nanos(model, prompt, completion) if self.prices.prices else 0
+
     def charge(
-        self,
-        subject: str,
-        name: str,
-        budget: Budget | None,
-        model: str,
-        tokens: tuple[int, int],
-        *,
-        request: bool,
+        self, subject: str, name: str, budget: Budget | None, tokens: int, usd_nanos: int, *, request: bool
     ) -> asyncio.Task[Counts] | None:
-        """Count an answer's tokens (and cost), and the request itself when `request`
+        """Count an answer's tokens and cost (`price`), and the request itself when `request`
         (a budget's requests were already taken by `admit`). Runs in the background: at
         once for a budget (the next admission waits for it), else in the next batch."""
-        prompt, completion = tokens
-        amounts = {"tokens": prompt + completion}
+        if budget is None:
+            w = self.window("day")
+            key = f"{subject}:{name}:{w.label}"
+            tally = self._batch.get(key)
+            if tally is None:
+                tally = self._batch[key] = Tally(w.resets_at)
+                self._flush_soon()
+            tally.tokens += tokens
+            tally.requests += request
+            tally.usd_nanos += usd_nanos
+            return None
+        amounts = {"tokens": tokens}
         if request:
             amounts["requests"] = 1
-        if self.prices:
-            amounts["usd_nanos"] = self.prices.nanos(model, prompt, completion)
+        if usd_nanos:
+            amounts["usd_nanos"] = usd_nanos
         if not any(amounts.values()):
-            return None
-        if budget is None:
-            key, w = self.key(subject, name, "day")
-            self._later(key, amounts, w.resets_at)
             return None
         task = asyncio.get_running_loop().create_task(self.count(subject, name, budget, amounts))
         self._pending.add(task)
         task.add_done_callback(self._done)
         return task
 
-    def _later(self, key: str, amounts: Counts, expires_at: float) -> None:
-        """Add `amounts` (the caller's own dict, kept when the key is new) to the batch."""
-        entry = self._batch.get(key)
-        if entry is not None:
-            counts = entry[1]
-            for field, amount in amounts.items():
-                counts[field] = counts.get(field, 0) + amount
-            amounts = counts
-        self._put(key, amounts, expires_at)
-
-    def _put(self, key: str, counts: Counts, expires_at: float) -> None:
-        self._batch[key] = (expires_at, counts)
+    def _flush_soon(self) -> None:
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
 
@@ -246,7 +253,12 @@ class Budgets:
 
     async def flush(self) -> None:
         batch, self._batch = self._batch, {}
-        for key, (expires_at, amounts) in batch.items():
+        seen, self._seen = self._seen, {}
+        writes = [(key, tally.amounts(), tally.expires_at) for key, tally in batch.items()]
+        writes += [(key, {"last_used": last}, expires_at) for key, (expires_at, last) in seen.items()]
+        for key, amounts, expires_at in writes:
+            if not amounts:
+                continue
             try:
                 await self.counters.add(key, amounts, expires_at)
             except Exception as exc:  # a store outage is the store's to report; keep serving
@@ -259,6 +271,7 @@ class Budgets:
         await self.settle()
 
     def touch(self, subject: str, name: str) -> None:
+        """Remember the subject's last use, written at most every TOUCH_EVERY seconds."""
         now = self.clock.now()
         key = f"{subject}:{name}:seen"
         if now - self._touched.get(key, -TOUCH_EVERY) < TOUCH_EVERY:
@@ -266,9 +279,9 @@ class Budgets:
         if len(self._touched) > 10_000:
             self._touched.clear()
         self._touched[key] = now
-        entry = self._batch.get(key)
-        last = int(now) if entry is None else max(entry[1].get("last_used", 0), int(now))
-        self._put(key, {"last_used": last}, now + SEEN_FOR)
+        entry = self._seen.get(key)
+        self._seen[key] = (now + SEEN_FOR, int(now) if entry is None else max(entry[1], int(now)))
+        self._flush_soon()
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._pending.discard(task)

@@ -55,7 +55,7 @@ class Sticky:
     ttl: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request, and a frozen one sets each field through a call
 class Ask:
     """One admission question: whose token, which accounts in what order, which to skip."""
 
@@ -68,7 +68,7 @@ class Ask:
     sticky: Sticky | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made per request, and a frozen one sets each field through a call
 class ClientWindow:
     """What the `x-ratelimit-*-requests` headers report."""
 
@@ -77,7 +77,7 @@ class ClientWindow:
     reset: float  # seconds until the bucket is full again
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made per request, and a frozen one sets each field through a call
 class Lease:
     """The right to send one request to one account; released exactly once."""
 
@@ -108,7 +108,7 @@ class Refusal:
     ready_at: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made per request, and a frozen one sets each field through a call
 class Admission:
     lease: Lease | None
     client: ClientWindow | None = None

@@ -66,7 +66,8 @@ async def callers(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[CALLER] = NOBODY
         return await handler(request)
     gateway = request.app[GATEWAY]
-    client = await gateway.clients.resolve(key)
+    clients = gateway.clients
+    client = clients.find(key) or await clients.resolve(key)  # a config key: no coroutine
     if client is None:
         request[CALLER] = Caller(refused=invalid_api_key(UNKNOWN_KEY))
         return await handler(request)

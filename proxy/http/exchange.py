@@ -24,7 +24,7 @@ from proxy.core.events import Reply, Usage
 from proxy.dispatch import Trace, attempts_summary
 from proxy.gateway import Client, Gateway
 from proxy.http.callers import CALLER
-from proxy.http.keys import GATEWAY, request_id
+from proxy.http.keys import GATEWAY, REQUEST_ID
 from proxy.providers.usage import estimate_usage, prompt_text
 from proxy.request import ChatRequest
 
@@ -55,7 +55,7 @@ class Exchange:
 
     def __init__(self, request: web.Request, door: Door) -> None:
         self.started = time.perf_counter()
-        self.request_id = request_id(request)  # not the request: it holds this exchange
+        self.request_id = request[REQUEST_ID]  # not the request: it holds this exchange
         self.door = door
         self.gateway: Gateway = request.app[GATEWAY]
         self.status = 200
@@ -81,7 +81,9 @@ class Exchange:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if isinstance(exc, GatewayError):
+        if exc is None:
+            pass  # answered (a stream may still have been cut: the relay noted it)
+        elif isinstance(exc, GatewayError):
             self.failed(exc)
         elif isinstance(exc, asyncio.CancelledError | ConnectionError):
             self.status = CLIENT_GONE  # the client went away (or the gateway is stopping)
@@ -139,11 +141,17 @@ class Exchange:
         seconds = time.perf_counter() - self.started
         self._measure()
         gateway, trace, usage = self.gateway, self.trace, self.usage
-        client = self.client.name if self.client else None
+        client = self.client
         route = self.door.route
         if gateway.metrics is not None:
             gateway.metrics.request(
-                route, self.status, self.model, client, seconds, self.first_byte, self.overhead
+                route,
+                self.status,
+                self.model,
+                client.name if client else None,
+                seconds,
+                self.first_byte,
+                self.overhead,
             )
             if self.status == 429 and trace.granted is None:  # refused before any upstream call
                 kind = "client" if self.kind is ErrorKind.RATE_LIMITED else "pool"
@@ -159,6 +167,7 @@ class Exchange:
                 usage.prompt_tokens if usage else 0,
                 usage.completion_tokens if usage else 0,
                 usage.estimated if usage else False,
+                trace.fallback,
             )
         if access.isEnabledFor(logging.INFO):
             access.info("request", extra=self._log_entry(route, seconds))

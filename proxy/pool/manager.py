@@ -61,7 +61,7 @@ class NoMoreAccounts(Exception):
     """Every candidate was already tried by this request."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made per request (a frozen one sets each field by a call)
 class Granted:
     lease: Lease
     account: Account
@@ -78,7 +78,8 @@ class AccountManager:
         self._candidates: dict[tuple[Account, ...], tuple[Candidate, ...]] = {}
         self.on_state: list[StateListener] = []
         self.on_outcome: list[OutcomeListener] = []
-        self.after_outcome: list[Callable[[Account, Outcome], Awaitable[None]]] = []  # awaited
+        # awaited when they return an awaitable (None: nothing to wait for, no coroutine made)
+        self.after_outcome: list[Callable[[Account, Outcome], Awaitable[None] | None]] = []
 
     # -- the pool's membership ---------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class AccountManager:
                 self._candidates.clear()
             candidates = self._candidates[accounts] = tuple(a.candidate for a in accounts)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.pool.queue_timeout
+        deadline: float | None = None  # set when the first admission refused: most take a lease
         while True:
             now = self.clock.now()
             ask = Ask(client, candidates, self.pool.strategy, cursor_key, now, exclude, sticky)
@@ -157,6 +158,8 @@ class AccountManager:
                 raise client_limited(client, admission)
             if not admission.refusals:
                 raise NoMoreAccounts
+            if deadline is None:
+                deadline = loop.time() + self.pool.queue_timeout
             wait = verdict(admission.refusals, now, deadline - loop.time(), self.pool.cooldown)
             if isinstance(wait, GatewayError):
                 raise wait
@@ -180,7 +183,9 @@ class AccountManager:
                 if not self._unchanged(granted.lease.account_id, outcome, granted.lease.probe):
                     await self.report(granted.lease.account_id, outcome, probe=granted.lease.probe)
                 for hook in self.after_outcome:
-                    await hook(granted.account, outcome)
+                    pending = hook(granted.account, outcome)
+                    if pending is not None:
+                        await pending
         finally:
             await self.store.release(granted.lease)
 

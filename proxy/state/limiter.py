@@ -38,6 +38,12 @@ class Limiter(AsyncLimiter):
             self._level = max(self._level - elapsed * self._rate_per_sec, 0.0)
         self._last_check = now
 
+    def take(self) -> None:
+        """One token, which `has_capacity` has just found there (nothing awaited since):
+        `acquire` without its coroutine, as admission never waits in a bucket."""
+        self._leak()
+        self._level += 1
+
     def wait(self) -> float:
         """Seconds until one token is there (0 if one is there now)."""
         self._leak()

@@ -209,9 +209,9 @@ class MemoryStore(StateStore):
                 refusals.append(refusal)
                 continue
             # Both buckets had a token (checked above, nothing awaited since): take both.
-            lease = await self._take(candidate, now)
+            lease = self._take(candidate, now)
             if client_limiter is not None:
-                await client_limiter.acquire()
+                client_limiter.take()
             if not exclude:  # failover attempts do not move the round-robin cursor
                 self._cursors[ask.cursor_key] = cursor + 1
             if sticky is not None:
@@ -258,14 +258,14 @@ class MemoryStore(StateStore):
                 return Refusal(candidate.id, Blocker.LIMITED, now + limiter.wait())
         return None
 
-    async def _take(self, candidate: Candidate, now: float) -> Lease:
+    def _take(self, candidate: Candidate, now: float) -> Lease:
         token = str(next(self._tokens))
         probe = self.status(candidate.id).needs_probe(now)
         if probe:
             self._probes[candidate.id] = token
         if candidate.limit is not None:
             limiter: Limiter = self._accounts.get(candidate.id, candidate.limit)
-            await limiter.acquire()
+            limiter.take()
         self._in_flight[candidate.id] = self.in_flight(candidate.id) + 1
         return Lease(candidate.id, token, probe)
 
