@@ -67,8 +67,10 @@ def insufficient_quota(retry_after: float) -> GatewayError:
     return GatewayError(429, ErrorKind.QUOTA, message, code="insufficient_quota", retry_after=retry_after)
 
 
-def no_available_account(retry_after: float, detail: str = "") -> GatewayError:
-    message = f"No account is available for this model right now; retry later. {detail}".strip()
+def no_available_account(retry_after: float | None, detail: str = "") -> GatewayError:
+    """`retry_after` None: waiting will not help (no Retry-After, no "retry later")."""
+    when = "right now; retry later." if retry_after is not None else "right now."
+    message = f"No account is available for this model {when} {detail}".strip()
     return GatewayError(
         503, ErrorKind.UNAVAILABLE, message, code="no_available_account", retry_after=retry_after
     )

@@ -283,6 +283,21 @@ async def test_every_account_rate_limited_is_overloaded_with_retry_after(
     assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
 
 
+async def test_a_dead_pool_is_not_retried(gw: Running, fake: DeltasOpenAI) -> None:
+    for key in KEYS:
+        fake.script(key, error_step(401, "invalid_api_key", "Incorrect API key provided."))
+    retrying = anthropic.AsyncAnthropic(base_url=gw.url, api_key=ALICE, max_retries=2)
+    async with retrying as client:  # the SDK retries a 529, unless x-should-retry says no
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            await client.messages.create(
+                model=HAIKU, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    assert "retry-after" not in caught.value.response.headers
+    assert "disabled or invalid" in caught.value.message
+    assert len(fake.seen) == len(KEYS)  # each account was tried once, then no retry came
+
+
 async def test_every_account_out_of_quota_is_a_rate_limit_error(gw: Running, fake: DeltasOpenAI) -> None:
     for key in KEYS:
         fake.script(key, error_step(429, "insufficient_quota", "You exceeded your current quota."))

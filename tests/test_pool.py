@@ -461,3 +461,15 @@ async def test_when_every_account_fails_the_answer_says_when_to_retry(upstream, 
     # not the last upstream error (a 401): one account rests for 30 s, so come back then
     assert info.value.status_code == 503 and info.value.code == "no_available_account"
     assert info.value.response.headers["Retry-After"] == "30"
+
+
+async def test_a_pool_of_disabled_and_invalid_accounts_tells_clients_not_to_wait(upstream, start_gateway):
+    upstream.script(KEY[2], error_step(401, "invalid_api_key"))
+    gw = await start_gateway(base_config(upstream, accounts=2))
+    await gw.admin("POST", "/admin/accounts/acct-1/disable")
+    client = gw.client().with_options(max_retries=0)  # acct-2 answers 401 and turns invalid
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(**chat())
+    assert info.value.status_code == 503 and info.value.code == "no_available_account"
+    assert "disabled or invalid" in info.value.message
+    assert "Retry-After" not in info.value.response.headers  # an SDK would wait for nothing

@@ -160,7 +160,7 @@ class AccountManager:
                 raise NoMoreAccounts
             if deadline is None:
                 deadline = loop.time() + self.pool.queue_timeout
-            wait = verdict(admission.refusals, now, deadline - loop.time(), self.pool.cooldown)
+            wait = verdict(admission.refusals, now, deadline - loop.time())
             if isinstance(wait, GatewayError):
                 raise wait
             await self.store.wait_change(wait)
@@ -172,7 +172,7 @@ class AccountManager:
         than the last upstream error did.
         """
         statuses = ((a.id, self.store.status(a.id)) for a in accounts)
-        return unavailable(statuses, self.clock.now(), self.pool.cooldown)
+        return unavailable(statuses, self.clock.now())
 
     async def finish(self, granted: Granted, outcome: Outcome | None) -> None:
         """Apply the outcome of the call (if the call got that far) and release the lease."""

@@ -17,14 +17,14 @@ from proxy.pool.status import AccountStatus, State
 _BLOCKER = {State.COOLING: Blocker.COOLING, State.EXHAUSTED: Blocker.EXHAUSTED}
 
 
-def verdict(
-    refusals: Iterable[Refusal], now: float, patience: float, cooldown: float
-) -> float | GatewayError:
+def verdict(refusals: Iterable[Refusal], now: float, patience: float) -> float | GatewayError:
     """Seconds to wait for a candidate to come free, or the `GatewayError` to answer with.
 
     Accounts on their way back (cooling, limited, busy, probing) come first: their soonest
     return is the wait or the Retry-After; only when none is on its way back does an
-    exhausted quota (its reset) or a dead pool (disabled or invalid) decide.
+    exhausted quota (its reset) or a dead pool (disabled or invalid) decide. A dead pool
+    gets no Retry-After: only an operator brings it back, and a client told to wait
+    (Claude Code retries ten times) would wait for nothing.
     """
     refusals = tuple(refusals)
     recovering = [r for r in refusals if r.blocker in RECOVERING]
@@ -32,7 +32,9 @@ def verdict(
         exhausted = [r.ready_at or now for r in refusals if r.blocker is Blocker.EXHAUSTED]
         if exhausted:
             return insufficient_quota(min(exhausted) - now)
-        return no_available_account(cooldown, "Every account is disabled or invalid.")
+        return no_available_account(
+            None, "Every account is disabled or invalid: an operator must enable one or renew its credential."
+        )
     soonest = min((r.ready_at - now if r.ready_at is not None else 0.0) for r in recovering)
     if patience <= 0 or soonest > patience:
         detail = ", ".join(sorted({r.blocker.value for r in recovering}))
@@ -51,12 +53,10 @@ def refusals_of(statuses: Iterable[tuple[str, AccountStatus]], now: float) -> li
     return refusals
 
 
-def unavailable(
-    statuses: Iterable[tuple[str, AccountStatus]], now: float, cooldown: float
-) -> GatewayError | None:
+def unavailable(statuses: Iterable[tuple[str, AccountStatus]], now: float) -> GatewayError | None:
     """After failover: the pool's own reason when no account is usable, else None."""
     refusals = refusals_of(statuses, now)
     if refusals is None:
         return None
-    answer = verdict(refusals, now, 0.0, cooldown)  # no patience: always an error
+    answer = verdict(refusals, now, 0.0)  # no patience: always an error
     return answer if isinstance(answer, GatewayError) else None

@@ -105,6 +105,8 @@ def error_headers(error: GatewayError) -> dict[str, str]:
         headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
         if error.kind is ErrorKind.QUOTA and error.retry_after > FAR_OFF:
             headers["x-should-retry"] = "false"
+    elif error.code == "no_available_account":  # a dead pool: only an operator brings it back
+        headers["x-should-retry"] = "false"
     return headers
 
 
