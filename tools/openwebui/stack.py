@@ -10,13 +10,13 @@ private DATA_DIR, and Debian's Chromium through Playwright (as the dashboard tes
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +37,7 @@ from proxy.config import parse_config  # noqa: E402
 from proxy.providers.monica.body import PREAMBLE_CLOSE  # noqa: E402
 from proxy.tools.prompt import RESULT_CLOSE, RESULT_OPEN  # noqa: E402
 from tests.fakes.monica import FakeMonica, SeenChat, Step  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's: browser downloads fail here
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -126,12 +127,6 @@ class Seen:
 class Gateway:
     url: str
     seen: list[Seen] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -337,6 +332,26 @@ def save_bodies(gw: Gateway, path: Path) -> None:
     fixture = {"open_webui": owui_version(), "tools_ref": TOOLS_REF, "tools": tools, "requests": requests}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options both checks take."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, screenshots)")
+    parser.add_argument(
+        "--save", type=Path, help="write the request bodies Open WebUI sent to this JSON file"
+    )
+    return parser
+
+
+def report(checks: dict[str, bool], problems: list[Any]) -> int:
+    """Print the checks; the exit status."""
+    print("\n== checks")
+    for name, ok in checks.items():
+        print(f"{'ok  ' if ok else 'FAIL'} {name}")
+    if problems:
+        print(problems)
+    return 0 if all(checks.values()) else 1
 
 
 def owui_version() -> str:

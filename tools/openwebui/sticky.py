@@ -14,7 +14,6 @@ the same run without sticky, to see the turns spread.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from collections import Counter
@@ -77,20 +76,11 @@ async def main(sticky: bool, keep: bool, save: Path | None) -> int:
             checks["every chat request landed on one account"] = one_account
         else:
             checks["without sticky the turns spread"] = not one_account
-        print("\n== checks")
-        for name, ok in checks.items():
-            print(f"{'ok  ' if ok else 'FAIL'} {name}")
-        if monica.problems:
-            print(monica.problems)
-        return 0 if all(checks.values()) else 1
+        return stack.report(checks, monica.problems)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = stack.arguments(__doc__)
     parser.add_argument("--off", action="store_true", help="sticky disabled: the turns should spread")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, screenshots)")
-    parser.add_argument(
-        "--save", type=Path, help="write the request bodies Open WebUI sent to this JSON file"
-    )
     args = parser.parse_args()
     sys.exit(asyncio.run(main(not args.off, args.keep, args.save)))

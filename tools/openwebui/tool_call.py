@@ -13,7 +13,6 @@ sent, what the upstream received and what the page showed; exits 1 if any link i
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -59,19 +58,9 @@ async def main(keep: bool, save: Path | None) -> int:
             "Open WebUI showed the follow-up answer": "The clock tool says it is 20" in turn["shown"],
             "the upstream saw only well-formed requests": monica.problems == [],
         }
-        print("\n== checks")
-        for name, ok in checks.items():
-            print(f"{'ok  ' if ok else 'FAIL'} {name}")
-        if monica.problems:
-            print(monica.problems)
-        return 0 if all(checks.values()) else 1
+        return stack.report(checks, monica.problems)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, screenshots)")
-    parser.add_argument(
-        "--save", type=Path, help="write the request bodies Open WebUI sent to this JSON file"
-    )
-    args = parser.parse_args()
+    args = stack.arguments(__doc__).parse_args()
     sys.exit(asyncio.run(main(args.keep, args.save)))
