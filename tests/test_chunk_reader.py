@@ -1,6 +1,6 @@
 """The typed chunk reader: its fast path for plain text chunks must read exactly what the
 general path reads (text, reasoning, tool calls, finish, usage) for the chunk shapes real
-upstreams send."""
+upstreams send; the pieces of one kind read from one upstream block leave as one event."""
 
 from __future__ import annotations
 
@@ -15,8 +15,15 @@ def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> d
 
 
 def read_all(*payloads: dict[str, Any]) -> tuple[list[Event], ChunkReader]:
+    """The payloads read as one upstream block."""
     reader = ChunkReader()
-    return [e for p in payloads for e in reader.read(p)], reader
+    for payload in payloads:
+        reader.read(payload)
+    return reader.take(), reader
+
+
+def call(index: int, arguments: str, id: str | None = None, name: str | None = None) -> dict[str, Any]:
+    return {"index": index, "id": id, "function": {"name": name, "arguments": arguments}}
 
 
 def test_plain_text_chunks_with_repeated_role_or_null_reasoning_read_as_text() -> None:
@@ -28,7 +35,7 @@ def test_plain_text_chunks_with_repeated_role_or_null_reasoning_read_as_text() -
         chunk({}, finish="stop"),
         {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
     )
-    assert events == [TextDelta("Hello"), TextDelta(" there")]
+    assert events == [TextDelta("Hello there")]
     assert reader.finish == "stop"
     assert reader.usage is not None and reader.usage.completion_tokens == 2
     assert "".join(reader.said) == "Hello there"
@@ -44,9 +51,61 @@ def test_chunks_that_carry_more_than_text_still_read_whole() -> None:
     )
     assert events == [
         ReasoningDelta("think"),
-        TextDelta("a"),
-        TextDelta("b"),
+        TextDelta("ab"),
         ToolCallDelta(0, "call_1", "f", "{}"),
         TextDelta("c"),
     ]
     assert reader.finish == "length"
+
+
+def test_each_block_is_taken_on_its_own() -> None:
+    reader = ChunkReader()
+    reader.read(chunk({"content": "Hello"}))
+    assert reader.take() == [TextDelta("Hello")]  # sent now, not held for the next block
+    reader.read(chunk({"content": " there"}))
+    reader.read(chunk({"content": "!"}))
+    assert reader.take() == [TextDelta(" there!")]
+    assert reader.take() == []
+    assert "".join(reader.said) == "Hello there!"
+
+
+def test_runs_of_reasoning_text_and_one_calls_arguments_join_in_order() -> None:
+    events, reader = read_all(
+        chunk({"reasoning_content": "Let me "}),
+        chunk({"reasoning": "think."}),
+        chunk({"content": "Calling"}),
+        chunk({"content": " now."}),
+        chunk({"tool_calls": [call(0, "", "call_1", "lookup")]}),
+        chunk({"tool_calls": [call(0, '{"city":')]}),
+        chunk({"tool_calls": [call(0, ' "Paris"}')]}),
+        chunk({"tool_calls": [call(1, '{"a"', "call_2", "other")]}),
+        chunk({"tool_calls": [call(1, ": 1}")]}),
+        chunk({}, finish="tool_calls"),
+    )
+    assert events == [
+        ReasoningDelta("Let me think."),
+        TextDelta("Calling now."),
+        ToolCallDelta(0, "call_1", "lookup", '{"city": "Paris"}'),
+        ToolCallDelta(1, "call_2", "other", '{"a": 1}'),
+    ]
+    assert "".join(reader.said) == 'Let me think.Calling now.lookup{"city": "Paris"}other{"a": 1}'
+
+
+def test_argument_snapshots_are_not_joined() -> None:
+    # some upstreams resend all the arguments so far: joined, they would repeat themselves
+    events, _ = read_all(
+        chunk({"tool_calls": [call(0, '{"a"', "call_1", "f")]}),
+        chunk({"tool_calls": [call(0, '{"a": 1')]}),
+        chunk({"tool_calls": [call(0, '{"a": 1}')]}),
+    )
+    assert events == [
+        ToolCallDelta(0, "call_1", "f", '{"a"'),
+        ToolCallDelta(0, None, None, '{"a": 1'),
+        ToolCallDelta(0, None, None, '{"a": 1}'),
+    ]
+
+
+def test_an_error_chunk_is_kept_apart_from_the_answer() -> None:
+    events, reader = read_all(chunk({"content": "Hi"}), {"error": {"message": "overloaded"}})
+    assert reader.error == {"error": {"message": "overloaded"}}
+    assert events == [TextDelta("Hi")]
