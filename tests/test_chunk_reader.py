@@ -4,7 +4,11 @@ upstreams send; the pieces of one kind read from one upstream block leave as one
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import orjson
+import pytest
 
 from proxy.core.events import Event, ReasoningDelta, TextDelta, ToolCallDelta
 from proxy.providers.openai.parse import ChunkReader
@@ -109,3 +113,63 @@ def test_an_error_chunk_is_kept_apart_from_the_answer() -> None:
     events, reader = read_all(chunk({"content": "Hi"}), {"error": {"message": "overloaded"}})
     assert reader.error == {"error": {"message": "overloaded"}}
     assert events == [TextDelta("Hi")]
+
+
+def sse(*payloads: dict[str, Any], spaced: bool = False) -> bytes:
+    """The payloads as an upstream writes them: compact (orjson), or spaced (Python's json)."""
+    if spaced:
+        return b"".join(b"data: " + json.dumps(p).encode() + b"\n\n" for p in payloads)
+    return b"".join(b"data: " + orjson.dumps(p) + b"\n\n" for p in payloads)
+
+
+def fed(*blocks: bytes) -> tuple[list[Event], ChunkReader]:
+    """The blocks fed one by one, their events taken after each."""
+    reader = ChunkReader()
+    events: list[Event] = []
+    for block in blocks:
+        assert not reader.feed(block)
+        events += reader.take()
+    return events, reader
+
+
+TRICKY = ['say "hi"', "a\\b", "line\nbreak", "tab\t", "é accent", "中文", "emoji 🎉", "</script>", "\u2028"]
+
+
+@pytest.mark.parametrize("spaced", [False, True])
+def test_text_chunks_read_by_their_template_say_what_their_json_says(spaced: bool) -> None:
+    words = ["Hello", " world", *TRICKY, "", " and", " done."]
+    chunks = [chunk({"content": word}) | {"id": "c1", "created": 7, "model": "m"} for word in words]
+    first, rest = sse(*chunks[:2], spaced=spaced), sse(*chunks[2:], spaced=spaced)
+    events, reader = fed(first, rest)
+    assert events == [TextDelta("Hello world"), TextDelta("".join(words[2:]))]
+    assert "".join(reader.said) == "".join(words)
+
+
+def test_chunks_that_differ_in_more_than_their_text_are_read_whole() -> None:
+    base = {"id": "c1", "model": "m"}
+    usage = {"prompt_tokens": 3, "completion_tokens": 1}
+    events, reader = fed(
+        sse(chunk({"content": "a"}) | base, chunk({"content": "b"}) | base),
+        sse(
+            chunk({"content": "c"}) | base | {"usage": usage},  # a running usage
+            chunk({"content": "d"}, finish="stop") | base,
+            chunk({"content": "e", "reasoning_content": "r"}) | base,
+            chunk({"content": "f"}) | base | {"model": "other"},
+            {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 9}} | base,
+        ),
+    )
+    assert events == [TextDelta("ab"), TextDelta("cd"), ReasoningDelta("r"), TextDelta("ef")]
+    assert reader.finish == "stop"
+    assert reader.usage is not None and reader.usage.completion_tokens == 9
+
+
+def test_done_ends_the_block_and_crlf_events_are_read_too() -> None:
+    reader = ChunkReader()
+    block = sse(chunk({"content": "a"}), chunk({"content": "b"})).replace(b"\n", b"\r\n")
+    assert reader.feed(block + b"data: [DONE]\r\n\r\n" + sse(chunk({"content": "not read"})))
+    assert reader.take() == [TextDelta("ab")]
+
+
+def test_bytes_that_are_not_utf8_do_not_break_the_stream() -> None:
+    events, _ = fed(sse(chunk({"content": "ok"}), chunk({"content": "x"})).replace(b'"x"', b'"\xff"'))
+    assert events == [TextDelta("ok\ufffd")]

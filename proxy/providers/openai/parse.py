@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from proxy.core.events import (
     Event,
     FinishReason,
@@ -20,6 +22,7 @@ from proxy.core.events import (
     ToolCallDelta,
     Usage,
 )
+from proxy.providers.openai.template import ChunkTemplate
 
 _REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -74,13 +77,14 @@ def _plain(delta: dict[str, Any]) -> bool:
 class ChunkReader:
     """One stream's chunks → events; `finish`, `usage` and what was said kept for the end.
 
-    Chunks are read a block at a time (`read` each, then `take`): the pieces of one kind
-    that follow each other in a block (text, reasoning, one call's arguments) leave as one
-    event, so an upstream read becomes one write to the client, not one per token; a
-    block is taken as soon as it arrived, so nothing waits for a later read.
+    Chunks are read a block at a time (`feed` the block's SSE events, or `read` each
+    payload, then `take`): the pieces of one kind that follow each other in a block (text,
+    reasoning, one call's arguments) leave as one event, so an upstream read becomes one
+    write to the client, not one per token; a block is taken as soon as it arrived, so
+    nothing waits for a later read.
     """
 
-    __slots__ = ("_events", "_run", "_run_of", "error", "finish", "said", "usage")
+    __slots__ = ("_events", "_learning", "_run", "_run_of", "_template", "error", "finish", "said", "usage")
 
     def __init__(self) -> None:
         self.finish: FinishReason | None = None
@@ -90,11 +94,45 @@ class ChunkReader:
         self._events: list[Event] = []  # the block's events so far, the run aside
         self._run: list[str] = []  # the pieces of the event being merged
         self._run_of: type[TextDelta] | type[ReasoningDelta] | ToolCallDelta | None = None
+        self._template: ChunkTemplate | None = None  # the stream's text chunk (template.py)
+        self._learning = True
 
-    def read(self, payload: Any) -> None:
-        """One chunk's payload (any JSON value) into the block being read."""
+    def feed(self, block: bytes) -> bool:
+        """Reads whole SSE events (`data:` lines of chunks; lines end with LF or CRLF, as
+        `boundary` cuts them) into the block being read; whether `[DONE]` was among them
+        (then what follows it is not read)."""
+        template = self._template
+        run = self._run
+        for event in block.decode(errors="replace").split("\n\n"):
+            if template is not None:
+                text = template.text(event)
+                if text is not None:
+                    if text:
+                        if self._run_of is not TextDelta:
+                            self._flush()
+                            self._run_of = TextDelta
+                        run.append(text)
+                    continue
+            for line in event.split("\n"):
+                if line[:5] != "data:":
+                    continue
+                if "[DONE]" in line and line[5:].strip() == "[DONE]":
+                    return True
+                try:
+                    payload = orjson.loads(line[5:])  # JSON's own whitespace rules skip the space
+                except orjson.JSONDecodeError:
+                    continue
+                text = self.read(payload)
+                if text is not None and self._learning and ChunkTemplate.teaches(text):
+                    template = self._template = ChunkTemplate.of(line, text)
+                    self._learning = False  # one try: an upstream's layout does not change
+        return False
+
+    def read(self, payload: Any) -> str | None:
+        """One chunk's payload (any JSON value) into the block being read; the text when
+        the chunk is made of nothing else (a delta of its `content` alone, no usage)."""
         if type(payload) is not dict:
-            return
+            return None
         raw_usage = payload.get("usage")
         if raw_usage is not None:
             usage = usage_of(raw_usage)
@@ -117,10 +155,10 @@ class ChunkReader:
                             self._flush()
                             self._run_of = TextDelta
                         self._run.append(content)
-                    return
+                    return content if len(delta) == 1 and raw_usage is None else None
         if isinstance(payload.get("error"), dict):
             self.error = payload
-            return
+            return None
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -129,6 +167,7 @@ class ChunkReader:
                 self._deltas(delta)
             if choice.get("finish_reason") is not None:
                 self.finish = finish_reason(choice["finish_reason"])
+        return None
 
     def take(self) -> list[Event]:
         """The events of the chunks read since the last `take`."""

@@ -208,18 +208,7 @@ class OpenAIProvider(Provider):
 
     def _read(self, events: bytes, reader: ChunkReader) -> tuple[list[Event], bool]:
         """The events of whole SSE events, and whether `[DONE]` was among them."""
-        done = False
-        for line in events.splitlines():
-            if line[:5] != b"data:":
-                continue
-            try:
-                payload = orjson.loads(line[5:])  # JSON's own whitespace rules skip the space
-            except orjson.JSONDecodeError:
-                if line[5:].strip() == b"[DONE]":
-                    done = True
-                    break
-                continue
-            reader.read(payload)
+        done = reader.feed(events)
         if reader.error is not None:
             raise classify_openai(502, None, orjson.dumps(reader.error), self.ctx.clock.now())
         return reader.take(), done
