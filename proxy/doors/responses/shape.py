@@ -6,8 +6,8 @@ Codex reads usage strictly: when `usage` is present, `input_tokens`, `output_tok
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ class ResponseShell:
     model: str
     names: ToolNames = field(default_factory=ToolNames)
     echo: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: f"resp_{uuid.uuid4().hex}")
+    id: str = field(default_factory=lambda: f"resp_{os.urandom(16).hex()}")  # uuid4's form, 1/8 of its CPU
     created_at: int = field(default_factory=lambda: int(time.time()))
     _items: int = 0
 
