@@ -8,6 +8,7 @@ doors that take typed events answer with one choice.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import orjson
@@ -23,6 +24,8 @@ from proxy.core.events import (
     Usage,
 )
 from proxy.providers.openai.template import ChunkTemplate
+
+_NO_TEMPLATE = ("", "", sys.maxsize)  # no event is that long: none is read as a template's
 
 _REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -103,10 +106,13 @@ class ChunkReader:
         (then what follows it is not read)."""
         template = self._template
         run = self._run
+        # the template's test, inlined: it runs for nearly every chunk (template.py)
+        prefix, suffix, least = _NO_TEMPLATE if template is None else template.parts
+        start, end = len(prefix), -len(suffix)
         for event in block.decode(errors="replace").split("\n\n"):
-            if template is not None:
-                text = template.text(event)
-                if text is not None:
+            if len(event) >= least and event.startswith(prefix) and event.endswith(suffix):
+                text = event[start:end]
+                if '"' not in text and "\\" not in text and "\n" not in text:  # an escape, two lines
                     if text:
                         if self._run_of is not TextDelta:
                             self._flush()
@@ -122,10 +128,13 @@ class ChunkReader:
                     payload = orjson.loads(line[5:])  # JSON's own whitespace rules skip the space
                 except orjson.JSONDecodeError:
                     continue
-                text = self.read(payload)
-                if text is not None and self._learning and ChunkTemplate.teaches(text):
-                    template = self._template = ChunkTemplate.of(line, text)
+                said = self.read(payload)
+                if said is not None and self._learning and ChunkTemplate.teaches(said):
                     self._learning = False  # one try: an upstream's layout does not change
+                    self._template = template = ChunkTemplate.of(line, said)
+                    if template is not None:
+                        prefix, suffix, least = template.parts
+                        start, end = len(prefix), -len(suffix)
         return False
 
     def read(self, payload: Any) -> str | None:

@@ -17,11 +17,15 @@ _AT = ('"content":"', '"content": "')
 
 
 class ChunkTemplate:
-    __slots__ = ("prefix", "suffix")
+    """An event is a text chunk of the template when it is at least `least` characters long,
+    starts with `prefix`, ends with `suffix`, and what is between holds no quote, backslash
+    or line end (ChunkReader.feed tests that inline: it runs for nearly every chunk)."""
+
+    __slots__ = ("parts",)
 
     def __init__(self, prefix: str, suffix: str) -> None:
-        self.prefix = prefix  # up to the opening quote of the text
-        self.suffix = suffix  # from its closing quote to the end of the event
+        # prefix: up to the opening quote of the text; suffix: from its closing quote on
+        self.parts = (prefix, suffix, len(prefix) + len(suffix))
 
     @classmethod
     def of(cls, line: str, text: str) -> ChunkTemplate | None:
@@ -40,14 +44,3 @@ class ChunkTemplate:
         """Whether a chunk of this text can be found in its line as written here: JSON
         writes such text one way only (some upstreams escape all but ASCII)."""
         return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
-
-    def text(self, event: str) -> str | None:
-        """The text of an event built like the template, else None."""
-        prefix, suffix = self.prefix, self.suffix
-        end = len(event) - len(suffix)
-        if end < len(prefix) or not event.startswith(prefix) or not event.endswith(suffix):
-            return None
-        text = event[len(prefix) : end]
-        if '"' in text or "\\" in text or "\n" in text:  # an escape, or two SSE lines
-            return None
-        return text
