@@ -6,6 +6,7 @@ as `Raw` bytes; otherwise every door gets typed deltas, one `Finish`, then one `
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from typing import Any
 
@@ -80,10 +81,25 @@ async def test_typed_stream_yields_text_tool_call_finish_and_usage(upstream):
     async with provider_of(openai_account(upstream)) as provider:
         events = await events_of(provider, request(chat(stream=True, tools=TOOLS)))
     text = [e for e in events if isinstance(e, TextDelta)]
-    assert [e.text for e in text] == ["Hello", " from", " the", " fake", " upstream!"]  # as they came
+    assert "".join(e.text for e in text) == "Hello from the fake upstream!"
     assert [e for e in events if isinstance(e, ToolCallDelta)] == [ToolCallDelta(0, "call_1", "lookup", "{}")]
     assert events[-2:] == [Finish("stop"), Usage(11, 7)]
     assert not any(isinstance(e, Raw) for e in events)
+
+
+async def test_typed_stream_yields_what_arrived_before_the_upstream_sends_more(upstream):
+    # the upstream sends its first word, then holds the rest until the test says so
+    rest = asyncio.Event()
+    upstream.default = Step(text="first second third", hold=rest, hold_after=1)
+    async with provider_of(openai_account(upstream)) as provider:
+        stream = provider.stream(request(chat(stream=True)))
+        async with asyncio.timeout(15):
+            assert await anext(stream) == TextDelta("first")
+        assert upstream.held == 1
+        rest.set()
+        events = [event async for event in stream]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == " second third"
+    assert events[-2:] == [Finish("stop"), Usage(11, 7)]
 
 
 @pytest.mark.parametrize("passthrough", [True, False])
@@ -199,7 +215,10 @@ def test_chunk_reader_reads_both_reasoning_fields_and_tool_call_pieces():
             },
         },
     ]
-    events = [e for p in payloads for e in reader.read(p)]
+    events = []
+    for payload in payloads:  # each chunk in a block of its own
+        reader.read(payload)
+        events += reader.take()
     assert events == [
         ReasoningDelta("Think"),
         ReasoningDelta("ing"),

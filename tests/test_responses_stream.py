@@ -15,7 +15,7 @@ from openai.types.responses import ResponseStreamEvent
 from proxy.core.errors import ErrorKind, GatewayError
 from proxy.core.events import Event, Finish, ReasoningDelta, Reply, TextDelta, ToolCall, ToolCallDelta, Usage
 from proxy.doors.responses.reply import response_body
-from proxy.doors.responses.shape import ResponseShell
+from proxy.doors.responses.shape import ResponseShell, message_item
 from proxy.doors.responses.stream import ResponsesStream
 from proxy.doors.responses.tools import ClientTool, ToolNames
 
@@ -94,6 +94,27 @@ def test_a_text_stream_has_the_full_event_sequence_and_ends_with_completed() -> 
     assert data[-2]["item"]["content"][0]["text"] == "Hello"
     final = through_sdk(data)
     assert final.output_text == "Hello"
+
+
+def test_a_message_items_frames_carry_the_item_the_response_holds() -> None:
+    text = 'Say "hi"\n\u00e9 %s %d'  # quotes, a line end, not ASCII, and format characters
+    data = frames(run([TextDelta("x"), ReasoningDelta("r"), TextDelta(text), Finish("stop"), USAGE]))
+    item_id = data[-2]["item"]["id"]
+    done = message_item(item_id, text)
+    assert data[-2] == {
+        "type": "response.output_item.done",
+        "sequence_number": len(data) - 2,
+        "output_index": 2,
+        "item": done,
+    }
+    assert data[-1]["response"]["output"][2] == done
+    added = next(f for f in data if f["type"] == "response.output_item.added" and f["output_index"] == 2)
+    assert added["item"] == {**message_item(item_id, "", "in_progress"), "content": []}
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    where = {"item_id": item_id, "output_index": 2, "content_index": 0}
+    assert data[-3]["part"] == part and data[-3].items() >= where.items()
+    assert data[-4]["text"] == text and data[-4].items() >= where.items()
+    assert through_sdk(data).output_text == "x" + text
 
 
 def test_item_ids_and_output_indexes_stay_stable_across_an_item() -> None:

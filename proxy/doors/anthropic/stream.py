@@ -29,6 +29,29 @@ def frame(event: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
+# The frames every stream sends, as byte templates (building and dumping their dicts cost
+# more than the rest of the encoding)
+_MESSAGE_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"%s","type":"message",'
+    b'"role":"assistant","model":%b,"content":[],"stop_reason":null,"stop_sequence":null,"usage":'
+    b'{"input_tokens":%d,"output_tokens":1,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}\n\n'
+)
+_TEXT_START = (
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+)
+_TEXT_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"text_delta","text":'
+)
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
+_MESSAGE_DELTA = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"%s",'
+    b'"stop_sequence":null},"usage":%b}\n\n'
+)
+_MESSAGE_STOP = frame("message_stop", {"type": "message_stop"})
+
+
 @dataclass(slots=True)
 class _Call:
     upstream_index: int
@@ -68,23 +91,8 @@ class MessagesStream:
         self._text_prefix = b""
 
     def start(self) -> bytes:
-        usage = {
-            "input_tokens": self.input_tokens,  # an estimate: 0 would zero Claude Code's context meter
-            "output_tokens": 1,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        }
-        message: dict[str, Any] = {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": usage,
-        }
-        return frame("message_start", {"type": "message_start", "message": message})
+        # input_tokens is an estimate: 0 would zero Claude Code's context meter
+        return _MESSAGE_START % (self.id.encode(), orjson.dumps(self.model), self.input_tokens)
 
     def encode(self, event: Event) -> bytes:
         if isinstance(event, TextDelta):
@@ -102,9 +110,9 @@ class MessagesStream:
 
     def end(self) -> bytes:
         usage = self._usage or Usage(self.input_tokens, estimate_text_tokens(self._chars), estimated=True)
-        delta = {"stop_reason": stop_reason(self._finish, self._tool_used), "stop_sequence": None}
-        tail = frame("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_json(usage)})
-        return self._close() + tail + frame("message_stop", {"type": "message_stop"})
+        reason = stop_reason(self._finish, self._tool_used).encode()
+        tail = _MESSAGE_DELTA % (reason, orjson.dumps(usage_json(usage)))
+        return self._close() + tail + _MESSAGE_STOP
 
     def error(self, error: GatewayError) -> bytes:
         return frame("error", error_body(error))
@@ -115,11 +123,8 @@ class MessagesStream:
         self._chars += len(text)
         head = b""
         if self._open != "text":
-            head = self._start("text", {"type": "text", "text": ""})
-            self._text_prefix = (
-                b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
-                b'"delta":{"type":"text_delta","text":' % self._index
-            )
+            head = self._next("text") + _TEXT_START % self._index
+            self._text_prefix = _TEXT_DELTA % self._index
         return head + self._text_prefix + orjson.dumps(text) + b"}}\n\n"
 
     def _reasoning(self, text: str) -> bytes:
@@ -152,18 +157,23 @@ class MessagesStream:
         return head + self._delta({"type": "input_json_delta", "partial_json": fragment})
 
     def _start(self, kind: Open, block: dict[str, Any]) -> bytes:
+        stop = self._next(kind)
+        start = {"type": "content_block_start", "index": self._index, "content_block": block}
+        return stop + frame("content_block_start", start)
+
+    def _next(self, kind: Open) -> bytes:
+        """Stops the open block (its bytes) and makes a block of `kind` the open one."""
         stop = self._close()
         self._index += 1
         self._open = kind
-        start = {"type": "content_block_start", "index": self._index, "content_block": block}
-        return stop + frame("content_block_start", start)
+        return stop
 
     def _close(self) -> bytes:
         if self._open is None:
             return b""
         self._open = None
         self._call = None
-        return frame("content_block_stop", {"type": "content_block_stop", "index": self._index})
+        return _BLOCK_STOP % self._index
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         payload = {"type": "content_block_delta", "index": self._index, "delta": delta}

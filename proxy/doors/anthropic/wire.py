@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-import secrets
 from typing import Any
 
 import orjson
@@ -23,7 +23,9 @@ _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def new_id(prefix: str) -> str:
-    return prefix + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+    """A random id (96 bits as hex: letters and digits, as the SDKs accept; a quarter of
+    `secrets.token_urlsafe`'s CPU cost, paid for every stream)."""
+    return prefix + os.urandom(12).hex()
 
 
 def stop_reason(finish: FinishReason | None, tool_used: bool) -> str:

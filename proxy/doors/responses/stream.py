@@ -37,6 +37,35 @@ from proxy.doors.responses.shape import (
 
 ItemKind = Literal["message", "reasoning", "call"]
 
+_FRAME = b'event: %b\ndata: {"type":"%b","sequence_number":%d,%b\n\n'
+
+# A message item's frames as byte templates (most streams are one message; building and
+# dumping their dicts cost more than the rest of the encoding): they hold what
+# shape.message_item renders, which tests/test_responses_stream.py holds them to.
+_MESSAGE_OPEN = (
+    b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"type":"message","id":"%b","role":"assistant",'
+    b'"status":"in_progress","content":[]}}\n\n'
+    b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
+    b'"sequence_number":%d,"item_id":"%b","output_index":%d,"content_index":0,'
+    b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
+)
+_TEXT_DELTA = (
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+    b'"item_id":"%b","output_index":%d,"content_index":0,"logprobs":[],'
+    b'"sequence_number":%%d,"delta":%%b}\n\n'
+)
+_MESSAGE_CLOSE = (
+    b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
+    b'"sequence_number":%d,"item_id":"%b","output_index":%d,"content_index":0,"text":%b,"logprobs":[]}\n\n'
+    b'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
+    b'"sequence_number":%d,"item_id":"%b","output_index":%d,"content_index":0,'
+    b'"part":{"type":"output_text","text":%b,"annotations":[],"logprobs":[]}}\n\n'
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"type":"message","id":"%b","role":"assistant",'
+    b'"status":"completed","content":[{"type":"output_text","text":%b,"annotations":[],"logprobs":[]}]}}\n\n'
+)
+
 
 @dataclass
 class _Item:
@@ -79,10 +108,8 @@ class ResponsesStream:
     # -- StreamEncoder
 
     def start(self) -> bytes:
-        shell = self.shell.response("in_progress", [])
-        return self._frame("response.created", {"response": shell}) + self._frame(
-            "response.in_progress", {"response": shell}
-        )
+        shell = orjson.dumps({"response": self.shell.response("in_progress", [])})
+        return self._frame_of("response.created", shell) + self._frame_of("response.in_progress", shell)
 
     def encode(self, event: Event) -> bytes:
         if type(event) is TextDelta:
@@ -125,23 +152,13 @@ class ResponsesStream:
     def _text(self, text: str) -> bytes:
         head = b""
         if self._open is None or self._open.kind != "message":
-            head = self._close() + self._add("message", "msg")
-            item = self._open
-            assert item is not None
-            head += self._frame(
-                "response.content_part.added",
-                {
-                    "item_id": item.id,
-                    "output_index": item.index,
-                    "content_index": 0,
-                    "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
-                },
-            )
-            self._text_delta = (  # ids are letters, digits and "_": no "%" to escape
-                b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-                b'"item_id":"%s","output_index":%d,"content_index":0,"logprobs":[],'
-                b'"sequence_number":%%d,"delta":%%b}\n\n' % (item.id.encode(), item.index)
-            )
+            head = self._close()
+            item = self._new("message", "msg")
+            seq = self._seq
+            self._seq = seq + 2
+            item_id = item.id.encode()  # ids are letters, digits and "_": nothing to escape
+            head += _MESSAGE_OPEN % (seq, item.index, item_id, seq + 1, item_id, item.index)
+            self._text_delta = _TEXT_DELTA % (item_id, item.index)
             self._text_parts = item.parts
         assert self._open is not None
         self._open.parts.append(text)
@@ -185,14 +202,18 @@ class ResponsesStream:
             "response.function_call_arguments.delta", {**self._where(), "delta": fragment}
         )
 
-    def _add(self, kind: ItemKind, prefix: str, *, call_id: str = "", name: str = "") -> bytes:
+    def _new(self, kind: ItemKind, prefix: str, *, call_id: str = "", name: str = "") -> _Item:
+        """A new output item, now the open one."""
         item = _Item(kind, self.shell.item_id(prefix), len(self._items), call_id=call_id, name=name)
         self._items.append(item)
         self._open = item
+        return item
+
+    def _add(self, kind: ItemKind, prefix: str, *, call_id: str = "", name: str = "") -> bytes:
+        """A new reasoning or call item and its `output_item.added` (a message's is a template)."""
+        item = self._new(kind, prefix, call_id=call_id, name=name)
         added = item.render(self.shell)
-        if kind == "message":
-            added["content"] = []
-        elif kind == "reasoning":
+        if kind == "reasoning":
             added["summary"] = []
         elif "input" in added:
             added["input"] = ""
@@ -206,15 +227,14 @@ class ResponsesStream:
         self._open = None
         self._text_parts = None
         item.status = "completed"
-        where = {"item_id": item.id, "output_index": item.index}
         if item.kind == "message":
-            text = item.text
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-            out = self._frame(
-                "response.output_text.done", {**where, "content_index": 0, "text": text, "logprobs": []}
-            )
-            out += self._frame("response.content_part.done", {**where, "content_index": 0, "part": part})
-        elif item.kind == "reasoning":
+            seq = self._seq
+            self._seq = seq + 3
+            item_id, said = item.id.encode(), orjson.dumps(item.text)
+            slots = (seq, item_id, item.index, said, seq + 1, item_id, item.index, said)
+            return _MESSAGE_CLOSE % (*slots, seq + 2, item.index, item_id, said)
+        where = {"item_id": item.id, "output_index": item.index}
+        if item.kind == "reasoning":
             text = item.text
             out = self._frame(
                 "response.reasoning_summary_text.done", {**where, "summary_index": 0, "text": text}
@@ -251,10 +271,15 @@ class ResponsesStream:
         return [item.render(self.shell) for item in self._items]
 
     def _frame(self, kind: str, payload: dict[str, Any]) -> bytes:
+        return self._frame_of(kind, orjson.dumps(payload))
+
+    def _frame_of(self, kind: str, payload: bytes) -> bytes:
+        """A frame of `kind` with the next sequence number and the rest of its fields:
+        `payload`, a JSON object (not empty)."""
         seq = self._seq
-        self._seq += 1
-        data = orjson.dumps({"type": kind, "sequence_number": seq, **payload})
-        return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+        self._seq = seq + 1
+        name = kind.encode()
+        return _FRAME % (name, name, seq, payload[1:])
 
 
 def _new_suffix(so_far: str, fragment: str) -> str:

@@ -8,7 +8,10 @@ doors that take typed events answer with one choice.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+import orjson
 
 from proxy.core.events import (
     Event,
@@ -20,6 +23,9 @@ from proxy.core.events import (
     ToolCallDelta,
     Usage,
 )
+from proxy.providers.openai.template import ChunkTemplate
+
+_NO_TEMPLATE = ("", "", sys.maxsize)  # no event is that long: none is read as a template's
 
 _REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -72,14 +78,70 @@ def _plain(delta: dict[str, Any]) -> bool:
 
 
 class ChunkReader:
-    """One stream's chunks → events; `finish`, `usage` and what was said kept for the end."""
+    """One stream's chunks → events; `finish`, `usage` and what was said kept for the end.
+
+    Chunks are read a block at a time (`feed` the block's SSE events, or `read` each
+    payload, then `take`): the pieces of one kind that follow each other in a block (text,
+    reasoning, one call's arguments) leave as one event, so an upstream read becomes one
+    write to the client, not one per token; a block is taken as soon as it arrived, so
+    nothing waits for a later read.
+    """
+
+    __slots__ = ("_events", "_learning", "_run", "_run_of", "_template", "error", "finish", "said", "usage")
 
     def __init__(self) -> None:
         self.finish: FinishReason | None = None
         self.usage: Usage | None = None
+        self.error: dict[str, Any] | None = None  # a chunk that was an error, not an answer
         self.said: list[str] = []  # every piece of output, to estimate usage if none comes
+        self._events: list[Event] = []  # the block's events so far, the run aside
+        self._run: list[str] = []  # the pieces of the event being merged
+        self._run_of: type[TextDelta] | type[ReasoningDelta] | ToolCallDelta | None = None
+        self._template: ChunkTemplate | None = None  # the stream's text chunk (template.py)
+        self._learning = True
 
-    def read(self, payload: dict[str, Any]) -> list[Event]:
+    def feed(self, block: bytes) -> bool:
+        """Reads whole SSE events (`data:` lines of chunks; lines end with LF or CRLF, as
+        `boundary` cuts them) into the block being read; whether `[DONE]` was among them
+        (then what follows it is not read)."""
+        template = self._template
+        run = self._run
+        # the template's test, inlined: it runs for nearly every chunk (template.py)
+        prefix, suffix, least = _NO_TEMPLATE if template is None else template.parts
+        start, end = len(prefix), -len(suffix)
+        for event in block.decode(errors="replace").split("\n\n"):
+            if len(event) >= least and event.startswith(prefix) and event.endswith(suffix):
+                text = event[start:end]
+                if '"' not in text and "\\" not in text and "\n" not in text:  # an escape, two lines
+                    if text:
+                        if self._run_of is not TextDelta:
+                            self._flush()
+                            self._run_of = TextDelta
+                        run.append(text)
+                    continue
+            for line in event.split("\n"):
+                if line[:5] != "data:":
+                    continue
+                if "[DONE]" in line and line[5:].strip() == "[DONE]":
+                    return True
+                try:
+                    payload = orjson.loads(line[5:])  # JSON's own whitespace rules skip the space
+                except orjson.JSONDecodeError:
+                    continue
+                said = self.read(payload)
+                if said is not None and self._learning and ChunkTemplate.teaches(said):
+                    self._learning = False  # one try: an upstream's layout does not change
+                    self._template = template = ChunkTemplate.of(line, said)
+                    if template is not None:
+                        prefix, suffix, least = template.parts
+                        start, end = len(prefix), -len(suffix)
+        return False
+
+    def read(self, payload: Any) -> str | None:
+        """One chunk's payload (any JSON value) into the block being read; the text when
+        the chunk is made of nothing else (a delta of its `content` alone, no usage)."""
+        if type(payload) is not dict:
+            return None
         raw_usage = payload.get("usage")
         if raw_usage is not None:
             usage = usage_of(raw_usage)
@@ -97,51 +159,94 @@ class ChunkReader:
                     and choice.get("index", 0) == 0
                     and (len(delta) == 1 or _plain(delta))
                 ):
-                    if not content:
-                        return []
-                    self.said.append(content)
-                    return [TextDelta(content)]
-        events: list[Event] = []
-        for choice in choices or ():
+                    if content:
+                        if self._run_of is not TextDelta:
+                            self._flush()
+                            self._run_of = TextDelta
+                        self._run.append(content)
+                    return content if len(delta) == 1 and raw_usage is None else None
+        if isinstance(payload.get("error"), dict):
+            self.error = payload
+            return None
+        for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                events.extend(self._deltas(delta))
+                self._deltas(delta)
             if choice.get("finish_reason") is not None:
                 self.finish = finish_reason(choice["finish_reason"])
+        return None
+
+    def take(self) -> list[Event]:
+        """The events of the chunks read since the last `take`."""
+        self._flush()
+        events, self._events = self._events, []
         return events
 
-    def _deltas(self, delta: dict[str, Any]) -> list[Event]:
-        events: list[Event] = []
+    def _deltas(self, delta: dict[str, Any]) -> None:
         reasoning = _reasoning(delta)
         if reasoning:
-            events.append(ReasoningDelta(reasoning))
-            self.said.append(reasoning)
+            self._piece(ReasoningDelta, reasoning)
         content = delta.get("content")
         if isinstance(content, str) and content:
-            events.append(TextDelta(content))
-            self.said.append(content)
+            self._piece(TextDelta, content)
         calls = delta.get("tool_calls")
         for position, call in enumerate(calls if isinstance(calls, list) else ()):
             if not isinstance(call, dict):
                 continue
             function = _function(call)
             index = call.get("index")
-            piece = ToolCallDelta(
-                index=index if isinstance(index, int) else position,
-                id=_text(call.get("id")),
-                name=_text(function.get("name")),
-                arguments=_text(function.get("arguments")) or "",
+            self._call(
+                ToolCallDelta(
+                    index=index if isinstance(index, int) else position,
+                    id=_text(call.get("id")),
+                    name=_text(function.get("name")),
+                    arguments=_text(function.get("arguments")) or "",
+                )
             )
-            events.append(piece)
-            self.said.append((piece.name or "") + piece.arguments)
         legacy = delta.get("function_call")  # the pre-tools form: one call, index 0
         if isinstance(legacy, dict):
-            piece = ToolCallDelta(0, None, _text(legacy.get("name")), _text(legacy.get("arguments")) or "")
-            events.append(piece)
-            self.said.append((piece.name or "") + piece.arguments)
-        return events
+            name, arguments = _text(legacy.get("name")), _text(legacy.get("arguments")) or ""
+            self._call(ToolCallDelta(0, None, name, arguments))
+
+    def _piece(self, kind: type[TextDelta] | type[ReasoningDelta], text: str) -> None:
+        if self._run_of is not kind:
+            self._flush()
+            self._run_of = kind
+        self._run.append(text)
+
+    def _call(self, piece: ToolCallDelta) -> None:
+        """A call's argument fragment joins the pieces before it, unless it may be a snapshot
+        of all the arguments so far (some upstreams send those, and the doors tell them by
+        the text sent before): one that starts with "{" after some text leaves apart."""
+        run = self._run_of
+        if (
+            isinstance(run, ToolCallDelta)
+            and run.index == piece.index
+            and piece.id in (None, run.id)
+            and piece.name in (None, run.name)
+            and (not piece.arguments.startswith("{") or not any(self._run))
+        ):
+            self._run.append(piece.arguments)
+            return
+        self._flush()
+        self._run_of = piece
+        self._run.append(piece.arguments)
+
+    def _flush(self) -> None:
+        run, kind = self._run, self._run_of
+        if kind is None:
+            return
+        text = run[0] if len(run) == 1 else "".join(run)
+        run.clear()
+        self._run_of = None
+        if isinstance(kind, ToolCallDelta):
+            self._events.append(ToolCallDelta(kind.index, kind.id, kind.name, text))
+            self.said.append((kind.name or "") + text)
+        else:
+            self._events.append(kind(text))
+            self.said.append(text)
 
 
 def relayed_reply(body: dict[str, Any], data: bytes) -> Reply | None:

@@ -22,7 +22,7 @@ from proxy.providers.base import Capabilities, Provider, ProviderContext
 from proxy.providers.openai.effort import EffortMemory
 from proxy.providers.openai.embeddings import post_embeddings
 from proxy.providers.openai.parse import ChunkReader, relayed_reply, reply_of
-from proxy.providers.openai.raw import RawBlocks, boundary, check_first, payload_of
+from proxy.providers.openai.raw import RawBlocks, boundary, check_first
 from proxy.providers.openai.signals import classify_openai
 from proxy.providers.transport import error_body, read_timeout, transport_errors
 from proxy.providers.usage import estimate_usage
@@ -208,19 +208,10 @@ class OpenAIProvider(Provider):
 
     def _read(self, events: bytes, reader: ChunkReader) -> tuple[list[Event], bool]:
         """The events of whole SSE events, and whether `[DONE]` was among them."""
-        found: list[Event] = []
-        for line in events.splitlines():
-            if not line.startswith(b"data:"):
-                continue
-            if line[5:].strip() == b"[DONE]":
-                return found, True
-            payload = payload_of(line)
-            if payload is None:
-                continue
-            if isinstance(payload.get("error"), dict):
-                raise classify_openai(502, None, orjson.dumps(payload), self.ctx.clock.now())
-            found.extend(reader.read(payload))
-        return found, False
+        done = reader.feed(events)
+        if reader.error is not None:
+            raise classify_openai(502, None, orjson.dumps(reader.error), self.ctx.clock.now())
+        return reader.take(), done
 
 
 class Streaming:
