@@ -11,15 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from proxy.core.admission import ClientQuota
 from proxy.core.errors import GatewayError
 from proxy.request import ChatRequest
 
 if TYPE_CHECKING:
-    from proxy.dispatch import Trace
     from proxy.pool.manager import Account, AccountManager
+
+
+class Trace(Protocol):
+    """What fallbacks read and write of the dispatcher's trace (proxy/dispatch.py)."""
+
+    attempts: list[tuple[str, str]]
+    fallback: str | None
+
 
 T = TypeVar("T")
 
