@@ -188,19 +188,17 @@ def chat_request(body: dict[str, Any], aliases: dict[str, str], raw: bytes = b""
 
 def _check_message(message: Any, index: int) -> bool:
     """Raise on a malformed message; return whether it carries an image."""
-    if type(message) is dict and message.get("role") in ROLES:  # the common case: no name built
-        calls = message.get("tool_calls")
-        content = message.get("content")
-        if calls is None and type(content) is str:
-            return False
-    where = f"messages[{index}]"
     if not isinstance(message, dict):
-        raise invalid_request(f"'{where}' must be an object.", where)
+        raise invalid_request(f"'messages[{index}]' must be an object.", f"messages[{index}]")
     role = message.get("role")
     if role not in ROLES:
-        raise invalid_request(f"'{where}.role' must be one of {', '.join(ROLES)}.", f"{where}.role")
-    check_tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
+        where = f"messages[{index}].role"
+        raise invalid_request(f"'{where}' must be one of {', '.join(ROLES)}.", where)
     content = message.get("content")
+    if type(content) is str and message.get("tool_calls") is None:
+        return False  # the common message: no field name is built
+    where = f"messages[{index}]"
+    check_tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
     if content is None:
         if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
             return False
