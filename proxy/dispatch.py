@@ -132,19 +132,13 @@ class Dispatcher:
     ) -> tuple[ChatProvider, ChatRequest]:
         """The provider and request for this attempt: tools native, emulated or dropped."""
         provider = account.provider
-        if not request.has_tools:  # as tools.policy.route has it, without its Route per attempt
-            trace.dropped_tools = trace.emulated_tools = False
-            return provider, request
-        chosen = route(
-            request,
-            provider,
-            provider.capabilities,
-            self.manager.pool.unsupported_tools,
-            request_id=trace.request_id,
+        policy = self.manager.pool.unsupported_tools
+        chosen, routed, tools = route(
+            request, provider, provider.capabilities, policy, request_id=trace.request_id
         )
-        trace.dropped_tools = chosen.tools == "dropped"
-        trace.emulated_tools = chosen.tools == "emulated"
-        return chosen.provider, chosen.request
+        trace.dropped_tools = tools == "dropped"
+        trace.emulated_tools = tools == "emulated"
+        return chosen, routed
 
     async def _next(self, attempts: Attempts) -> Granted | None:
         """A lease on the next untried account, or None when none is left to try."""

@@ -7,7 +7,6 @@ strips the tools, `reject` keeps such accounts out of the plan (the dispatcher's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from proxy.config.model import ToolPolicy
@@ -23,11 +22,9 @@ def calls_tools(capabilities: Capabilities, policy: ToolPolicy) -> bool:
     return capabilities.tools or policy == "emulate"
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    provider: ChatProvider
-    request: ChatRequest
-    tools: ToolMode | None  # None: the request offered no tools
+# The provider and request for one attempt, and how its tools are served (None: it offered
+# none). A plain tuple: one is made per attempt on the request path.
+Route = tuple[ChatProvider, ChatRequest, ToolMode | None]
 
 
 def route(
@@ -40,9 +37,9 @@ def route(
 ) -> Route:
     """The provider and request for one attempt on one account."""
     if not request.has_tools:
-        return Route(provider, request, None)
+        return provider, request, None
     if capabilities.tools:
-        return Route(provider, request, "native")
+        return provider, request, "native"
     if policy == "emulate" and request.body.get("tools"):
-        return Route(EmulatedTools(provider, request_id=request_id), request, "emulated")
-    return Route(provider, request.without_tools(), "dropped")  # also legacy `functions` alone
+        return EmulatedTools(provider, request_id=request_id), request, "emulated"
+    return provider, request.without_tools(), "dropped"  # also legacy `functions` alone
