@@ -160,10 +160,7 @@ class ChunkReader:
                     and (len(delta) == 1 or _plain(delta))
                 ):
                     if content:
-                        if self._run_of is not TextDelta:
-                            self._flush()
-                            self._run_of = TextDelta
-                        self._run.append(content)
+                        self._piece(TextDelta, content)
                     return content if len(delta) == 1 and raw_usage is None else None
         if isinstance(payload.get("error"), dict):
             self.error = payload
@@ -256,19 +253,21 @@ def relayed_reply(body: dict[str, Any], data: bytes) -> Reply | None:
     usage = usage_of(body.get("usage"))
     if usage is None:
         return None
+    _, message = _first_choice(body)
+    return Reply(text=_text(message.get("content")) or "", usage=usage, raw=data)
+
+
+def _first_choice(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A `chat.completion` body's first choice and its message ({} where missing)."""
     choices = body.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     message = choice.get("message")
-    text = message.get("content") if isinstance(message, dict) else None
-    return Reply(text=text if isinstance(text, str) else "", usage=usage, raw=data)
+    return choice, message if isinstance(message, dict) else {}
 
 
 def reply_of(body: dict[str, Any]) -> Reply:
     """A `chat.completion` body's first choice as a `Reply` (usage None when not reported)."""
-    choices = body.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message")
-    message = message if isinstance(message, dict) else {}
+    choice, message = _first_choice(body)
     calls = message.get("tool_calls")
     tool_calls = [
         ToolCall(
