@@ -17,8 +17,6 @@ from proxy.outcome import Outcome, OutcomeKind
 from proxy.pool.manager import Account, AccountManager
 from proxy.state.ledgers import Counts
 
-REASON = EXHAUSTED_REASON
-
 
 class AccountBudgets:
     def __init__(self, budgets: Budgets, manager: AccountManager) -> None:
@@ -56,5 +54,5 @@ class AccountBudgets:
     async def _check(self, account_id: str, budget: Budget, counts: Counts) -> None:
         if at_limit(budget, counts) is not None:
             resets_at = self.budgets.window(budget.period).resets_at
-            spent = Outcome(OutcomeKind.QUOTA_EXHAUSTED, REASON, reset_at=resets_at)
+            spent = Outcome(OutcomeKind.QUOTA_EXHAUSTED, EXHAUSTED_REASON, reset_at=resets_at)
             await self.manager.report(account_id, spent)
