@@ -132,6 +132,8 @@ class Dispatcher:
     ) -> tuple[ChatProvider, ChatRequest]:
         """The provider and request for this attempt: tools native, emulated or dropped."""
         provider = account.provider
+        if not request.has_tools:  # the common request: nothing for the tools policy to decide
+            return provider, request
         policy = self.manager.pool.unsupported_tools
         chosen, routed, tools = route(
             request, provider, provider.capabilities, policy, request_id=trace.request_id

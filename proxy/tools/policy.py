@@ -22,9 +22,8 @@ def calls_tools(capabilities: Capabilities, policy: ToolPolicy) -> bool:
     return capabilities.tools or policy == "emulate"
 
 
-# The provider and request for one attempt, and how its tools are served (None: it offered
-# none). A plain tuple: one is made per attempt on the request path.
-Route = tuple[ChatProvider, ChatRequest, ToolMode | None]
+# The provider and request for one attempt, and how its tools are served.
+Route = tuple[ChatProvider, ChatRequest, ToolMode]
 
 
 def route(
@@ -35,9 +34,8 @@ def route(
     *,
     request_id: str | None = None,
 ) -> Route:
-    """The provider and request for one attempt on one account."""
-    if not request.has_tools:
-        return provider, request, None
+    """The provider and request for one attempt on one account, of a request that offers
+    tools (`has_tools`; one that offers none goes to the account's provider as it is)."""
     if capabilities.tools:
         return provider, request, "native"
     if policy == "emulate" and request.body.get("tools"):
