@@ -145,6 +145,41 @@ def test_text_chunks_read_by_their_template_say_what_their_json_says(spaced: boo
     assert "".join(reader.said) == "".join(words)
 
 
+@pytest.mark.parametrize("spaced", [False, True])
+def test_a_stream_read_in_one_block_says_what_its_chunks_say(spaced: bool) -> None:
+    """A fast upstream's whole answer in one read: its text chunks are read as one run, and
+    a run broken by anything else (an escape, reasoning that ends like a text chunk, a
+    chunk of another model) still reads chunk by chunk."""
+    base = {"id": "c1", "created": 7, "model": "m"}
+
+    def stream(*middle: dict[str, Any]) -> bytes:
+        head = [chunk({"role": "assistant", "content": ""}) | base, chunk({"content": "Hi"}) | base]
+        tail = [chunk({}, finish="stop") | base, {"choices": [], "usage": {"prompt_tokens": 1}} | base]
+        return sse(*head, *middle, *tail, spaced=spaced) + b"data: [DONE]\n\n"
+
+    words = [chunk({"content": f" w{n}"}) | base for n in range(8)]
+    reader = ChunkReader()
+    assert reader.feed(stream(*words))
+    assert reader.take() == [TextDelta("Hi" + "".join(f" w{n}" for n in range(8)))]
+    assert reader.finish == "stop" and reader.usage is not None
+
+    breaks = {
+        "an escape": (chunk({"content": 'say "x"'}) | base, [TextDelta('Hi w0 w1 w2say "x" w4 w5 w6 w7')]),
+        "reasoning": (
+            chunk({"reasoning_content": "hm"}) | base,
+            [TextDelta("Hi w0 w1 w2"), ReasoningDelta("hm"), TextDelta(" w4 w5 w6 w7")],
+        ),
+        "another choice": (chunk({"content": " x"}, index=1) | base, [TextDelta("Hi w0 w1 w2 w4 w5 w6 w7")]),
+    }
+    for name, (odd, expected) in breaks.items():
+        reader = ChunkReader()
+        assert reader.feed(stream(*words[:3], odd, *words[4:])), name
+        assert reader.take() == expected, name
+        assert "".join(reader.said) == "".join(
+            e.text for e in expected if isinstance(e, TextDelta | ReasoningDelta)
+        ), name
+
+
 def test_chunks_that_differ_in_more_than_their_text_are_read_whole() -> None:
     base = {"id": "c1", "model": "m"}
     usage = {"prompt_tokens": 3, "completion_tokens": 1}

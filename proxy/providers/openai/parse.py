@@ -26,6 +26,7 @@ from proxy.core.events import (
 from proxy.providers.openai.template import ChunkTemplate
 
 _NO_TEMPLATE = ("", "", sys.maxsize)  # no event is that long: none is read as a template's
+_RUN = 4  # a block of fewer events is read one by one: a run's check would cost more
 
 _REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -109,10 +110,21 @@ class ChunkReader:
         # the template's test, inlined: it runs for nearly every chunk (template.py)
         prefix, suffix, least = _NO_TEMPLATE if template is None else template.parts
         start, end = len(prefix), -len(suffix)
-        for event in block.decode(errors="replace").split("\n\n"):
+        events = block.decode(errors="replace").split("\n\n")
+        position, count = 0, len(events)
+        whole = count > _RUN  # the block's text chunks may be read as one run (one try)
+        while position < count:
+            event = events[position]
+            position += 1
             if len(event) >= least and event.startswith(prefix) and event.endswith(suffix):
                 text = event[start:end]
                 if '"' not in text and "\\" not in text and "\n" not in text:  # an escape, two lines
+                    if whole and template is not None:
+                        whole = False
+                        found = template.run(events, position)
+                        if found is not None:
+                            more, position = found
+                            text += more
                     if text:
                         if self._run_of is not TextDelta:
                             self._flush()

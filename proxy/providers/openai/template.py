@@ -21,11 +21,12 @@ class ChunkTemplate:
     starts with `prefix`, ends with `suffix`, and what is between holds no quote, backslash
     or line end (ChunkReader.feed tests that inline: it runs for nearly every chunk)."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("joint", "parts")
 
     def __init__(self, prefix: str, suffix: str) -> None:
         # prefix: up to the opening quote of the text; suffix: from its closing quote on
         self.parts = (prefix, suffix, len(prefix) + len(suffix))
+        self.joint = suffix + "\n\n" + prefix  # where one text chunk ends and the next starts
 
     @classmethod
     def of(cls, line: str, text: str) -> ChunkTemplate | None:
@@ -44,3 +45,26 @@ class ChunkTemplate:
         """Whether a chunk of this text can be found in its line as written here: JSON
         writes such text one way only (some upstreams escape all but ASCII)."""
         return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+    def run(self, events: list[str], first: int) -> tuple[str, int] | None:
+        """The text of `events[first:stop]`, where `stop` follows the last event that ends
+        as a text chunk, and `stop`; None unless every event of the run is a text chunk of
+        the template. Checked at once: the run's texts are cut out, and the run must be
+        what the template makes of them. Neither prefix, suffix nor the texts hold a line
+        end, so the two can only match where each event is prefix + its text + suffix. A
+        stream read in one block (a fast upstream, a short answer) is read ~3 times cheaper
+        than event by event (~3.5k CPU instructions a chunk)."""
+        prefix, suffix, _ = self.parts
+        stop = len(events)
+        while stop > first and not events[stop - 1].endswith(suffix):
+            stop -= 1
+        if stop - first < 2:
+            return None
+        start, end = len(prefix), -len(suffix)
+        texts = [event[start:end] for event in events[first:stop]]
+        text = "".join(texts)
+        if '"' in text or "\\" in text or "\n" in text:
+            return None
+        if prefix + self.joint.join(texts) + suffix != "\n\n".join(events[first:stop]):
+            return None
+        return text, stop
