@@ -17,7 +17,12 @@ from proxy.doors.anthropic.tools import ToolNames
 BILLING_HEADER = "x-anthropic-billing-header:"  # differs per request: left in, no prompt cache would hit
 TOOL_ERROR_PREFIX = "[tool error] "  # chat `tool` messages have no error flag; say it in the text
 
-Block = tuple[str, dict[str, Any]]  # (the block's path in the client's body, the block)
+# Where a block sits: (message index, block number, or _WHOLE for a string `content`). Kept as
+# numbers and turned into a path such as `messages.0.content.1` only when an error names it,
+# since most requests are valid (a path string per block cost about a tenth of the parse).
+At = tuple[int, int]
+_WHOLE = -1
+Block = tuple[At, dict[str, Any]]  # (where the block sits in the client's body, the block)
 
 
 def system_message(system: Any) -> dict[str, Any] | None:
@@ -47,7 +52,8 @@ def chat_messages(messages: Any, names: ToolNames) -> list[dict[str, Any]]:
     for role, blocks in _turns(messages):
         if role == "user":
             results, message = _user(blocks)
-            _after_calls(out, results)
+            if results:
+                _after_calls(out, results)
         elif role == "system":
             message = _system_turn(blocks)
         else:
@@ -72,24 +78,22 @@ def _turns(messages: list[Any]) -> list[tuple[str, list[Block]]]:
     """Turns as (role, blocks), consecutive turns of one role merged as Anthropic does."""
     turns: list[tuple[str, list[Block]]] = []
     for index, message in enumerate(messages):
-        path = f"messages.{index}"
         if not isinstance(message, dict):
-            raise bad(path, "must be an object")
+            raise bad(f"messages.{index}", "must be an object")
         role = message.get("role")
         if role not in ("user", "assistant", "system"):  # system: Claude Code's mid-conversation turns
-            raise bad(f"{path}.role", "must be 'user' or 'assistant'")
+            raise bad(f"messages.{index}.role", "must be 'user' or 'assistant'")
         content = message.get("content")
         if isinstance(content, str):
-            blocks: list[Block] = [(f"{path}.content", {"type": "text", "text": content})]
+            blocks: list[Block] = [((index, _WHOLE), {"type": "text", "text": content})]
         elif isinstance(content, list):
             blocks = []
             for number, block in enumerate(content):
-                where = f"{path}.content.{number}"
                 if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                    raise bad(where, "must be a content block with a 'type'")
-                blocks.append((where, block))
+                    raise bad(f"messages.{index}.content.{number}", "must be a content block with a 'type'")
+                blocks.append(((index, number), block))
         else:
-            raise bad(f"{path}.content", "must be a string or an array of content blocks")
+            raise bad(f"messages.{index}.content", "must be a string or an array of content blocks")
         if turns and turns[-1][0] == role:
             turns[-1][1].extend(blocks)
         else:
@@ -97,25 +101,38 @@ def _turns(messages: list[Any]) -> list[tuple[str, list[Block]]]:
     return turns
 
 
+def _path(at: At) -> str:
+    """The block's path as Anthropic names it, built only for an error message."""
+    index, number = at
+    return f"messages.{index}.content" if number == _WHOLE else f"messages.{index}.content.{number}"
+
+
+_NO_RESULTS: list[dict[str, Any]] = []  # shared, never changed: the caller only reads it
+
+
 def _user(blocks: list[Block]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """(one `tool` message per tool_result, the user message with the turn's other parts)."""
+    if len(blocks) == 1 and blocks[0][1]["type"] == "text":  # the usual turn: one text, no lists built
+        text = _block_text(*blocks[0])
+        return _NO_RESULTS, {"role": "user", "content": text} if text else None
     results: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     result_images: list[dict[str, Any]] = []
-    for path, block in blocks:
+    for at, block in blocks:
         kind = block["type"]
         if kind == "tool_result":
-            results.append(_tool_message(path, block, result_images))
+            results.append(_tool_message(_path(at), block, result_images))
         elif kind == "text":
-            text = _text(path, block)
+            text = _block_text(at, block)
             if text:
                 parts.append({"type": "text", "text": text})
         elif kind == "image":
-            parts.append(_image(path, block))
+            parts.append(_image(_path(at), block))
         elif kind == "document":
-            parts.append(_document(path, block))
+            parts.append(_document(_path(at), block))
         else:
-            raise bad(f"{path}.type", f"content blocks of type '{kind}' are not supported in a user turn")
+            problem = f"content blocks of type '{kind}' are not supported in a user turn"
+            raise bad(f"{_path(at)}.type", problem)
     parts = result_images + parts  # chat `tool` messages carry no images: they follow as user parts
     if not parts:
         return results, None
@@ -125,21 +142,21 @@ def _user(blocks: list[Block]) -> tuple[list[dict[str, Any]], dict[str, Any] | N
 
 
 def _system_turn(blocks: list[Block]) -> dict[str, Any] | None:
-    texts = [text for path, block in blocks if block["type"] == "text" and (text := _text(path, block))]
+    texts = [text for at, block in blocks if block["type"] == "text" and (text := _block_text(at, block))]
     return {"role": "system", "content": "\n\n".join(texts)} if texts else None
 
 
 def _assistant(blocks: list[Block], names: ToolNames) -> dict[str, Any] | None:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for path, block in blocks:
+    for at, block in blocks:
         kind = block["type"]
         if kind == "text":
-            text = _text(path, block)
+            text = _block_text(at, block)
             if text:
                 texts.append(text)
         elif kind == "tool_use":
-            calls.append(_tool_call(path, block, names))
+            calls.append(_tool_call(_path(at), block, names))
         # thinking, redacted_thinking and server-tool blocks: nothing an OpenAI upstream reads
     if not texts and not calls:
         return None  # e.g. a turn of thinking blocks only
@@ -147,6 +164,13 @@ def _assistant(blocks: list[Block], names: ToolNames) -> dict[str, Any] | None:
     if calls:
         message["tool_calls"] = calls
     return message
+
+
+def _block_text(at: At, block: dict[str, Any]) -> str:
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise bad(f"{_path(at)}.text", "must be a string")
+    return text
 
 
 def _text(path: str, block: dict[str, Any]) -> str:

@@ -22,6 +22,9 @@ from proxy.request import ChatRequest, chat_request, parse_json_body
 MAX_OUTPUT_TOKENS = 16384
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 MAX_USER = 64  # OpenAI's limit on `user`; Claude Code's metadata.user_id is longer
+_SAMPLING = frozenset(("temperature", "top_p", "stop_sequences"))
+_TOOLING = frozenset(("tools", "tool_choice"))
+_REASONING = frozenset(("thinking", "output_config"))
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
 
 
@@ -51,12 +54,7 @@ def parse_messages(raw: bytes, aliases: dict[str, str]) -> MessagesRequest:
         # an agent that offers tools cannot work with an account that drops them (issue 10 §6)
         chat.needs = replace(chat.needs, tools=True)
     thinking = body.get("thinking")
-    return MessagesRequest(
-        chat=chat,
-        names=names,
-        thinking=_shows_thinking(thinking),
-        user_id=_user_id(body),
-    )
+    return MessagesRequest(chat, names, _shows_thinking(thinking) if thinking else False, _user_id(body))
 
 
 def count_input_tokens(raw: bytes) -> int:
@@ -80,9 +78,13 @@ def chat_body_of(body: dict[str, Any], names: ToolNames, *, counting: bool) -> d
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}  # message_delta needs the final usage
-    _sampling(body, out)
-    _tools(body, names, out)
-    _reasoning(body, out)
+    # most bodies leave out whole groups of fields: a set operation each skips their checks
+    if not _SAMPLING.isdisjoint(body):
+        _sampling(body, out)
+    if not _TOOLING.isdisjoint(body):
+        _tools(body, names, out)
+    if not _REASONING.isdisjoint(body):
+        _reasoning(body, out)
     user = _user_id(body)
     if user:
         out["user"] = user if len(user) <= MAX_USER else "u_" + hashlib.sha256(user.encode()).hexdigest()[:40]
@@ -154,5 +156,7 @@ def _shows_thinking(thinking: Any) -> bool:
 
 def _user_id(body: dict[str, Any]) -> str | None:
     metadata = body.get("metadata")
+    if metadata is None:
+        return None
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
     return user if isinstance(user, str) and user else None

@@ -33,6 +33,8 @@ _ECHOED = (
     "truncation",
     "user",
 )
+_ECHOED_SET = frozenset(_ECHOED)
+_SAMPLING = frozenset(("max_output_tokens", "temperature", "top_p", "reasoning", "text"))
 
 
 @dataclass
@@ -61,10 +63,11 @@ def parse_responses(
     # (it narrates instead of acting), so only accounts that can call tools qualify.
     if chat.has_tools and not chat.needs.tools and chat.body.get("tool_choice") != "none":
         chat = dataclasses.replace(chat, needs=Needs(tools=True, vision=chat.needs.vision))
-    echo = {key: body[key] for key in _ECHOED if key in body}
+    # in _ECHOED's order, as the response object lists them; most bodies send none of them
+    echo = {} if _ECHOED_SET.isdisjoint(body) else {key: body[key] for key in _ECHOED if key in body}
     key = body.get("prompt_cache_key")
     session = key if isinstance(key, str) and key else None
-    return ResponsesRequest(chat=chat, names=names, model=model, echo=echo, session=session)
+    return ResponsesRequest(chat, names, model, echo, session)
 
 
 def _chat_body(body: dict[str, Any], model: str, names: ToolNames) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def _chat_body(body: dict[str, Any], model: str, names: ToolNames) -> dict[str, 
     chat: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
     if stream:
         chat["stream_options"] = {"include_usage": True}
-    tools = convert_tools(body.get("tools"), names)
+    tools = convert_tools(body["tools"], names) if "tools" in body else None
     if tools:
         chat["tools"] = tools
         choice = convert_tool_choice(body.get("tool_choice"), names, tools)
@@ -88,7 +91,8 @@ def _chat_body(body: dict[str, Any], model: str, names: ToolNames) -> dict[str, 
             chat["tool_choice"] = choice
         if isinstance(body.get("parallel_tool_calls"), bool):
             chat["parallel_tool_calls"] = body["parallel_tool_calls"]
-    _copy_sampling(body, chat)
+    if not _SAMPLING.isdisjoint(body):  # a set operation skips the checks for bodies without them
+        _copy_sampling(body, chat)
     return chat
 
 
