@@ -113,7 +113,7 @@ _NO_RESULTS: list[dict[str, Any]] = []  # shared, never changed: the caller only
 def _user(blocks: list[Block]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """(one `tool` message per tool_result, the user message with the turn's other parts)."""
     if len(blocks) == 1 and blocks[0][1]["type"] == "text":  # the usual turn: one text, no lists built
-        text = _block_text(*blocks[0])
+        text = _text(*blocks[0])
         return _NO_RESULTS, {"role": "user", "content": text} if text else None
     results: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
@@ -123,7 +123,7 @@ def _user(blocks: list[Block]) -> tuple[list[dict[str, Any]], dict[str, Any] | N
         if kind == "tool_result":
             results.append(_tool_message(_path(at), block, result_images))
         elif kind == "text":
-            text = _block_text(at, block)
+            text = _text(at, block)
             if text:
                 parts.append({"type": "text", "text": text})
         elif kind == "image":
@@ -142,7 +142,7 @@ def _user(blocks: list[Block]) -> tuple[list[dict[str, Any]], dict[str, Any] | N
 
 
 def _system_turn(blocks: list[Block]) -> dict[str, Any] | None:
-    texts = [text for at, block in blocks if block["type"] == "text" and (text := _block_text(at, block))]
+    texts = [text for at, block in blocks if block["type"] == "text" and (text := _text(at, block))]
     return {"role": "system", "content": "\n\n".join(texts)} if texts else None
 
 
@@ -152,7 +152,7 @@ def _assistant(blocks: list[Block], names: ToolNames) -> dict[str, Any] | None:
     for at, block in blocks:
         kind = block["type"]
         if kind == "text":
-            text = _block_text(at, block)
+            text = _text(at, block)
             if text:
                 texts.append(text)
         elif kind == "tool_use":
@@ -166,17 +166,11 @@ def _assistant(blocks: list[Block], names: ToolNames) -> dict[str, Any] | None:
     return message
 
 
-def _block_text(at: At, block: dict[str, Any]) -> str:
+def _text(where: str | At, block: dict[str, Any]) -> str:
+    """The block's text; `where` it sits names it in the error."""
     text = block.get("text")
     if not isinstance(text, str):
-        raise bad(f"{_path(at)}.text", "must be a string")
-    return text
-
-
-def _text(path: str, block: dict[str, Any]) -> str:
-    text = block.get("text")
-    if not isinstance(text, str):
-        raise bad(f"{path}.text", "must be a string")
+        raise bad(f"{where if isinstance(where, str) else _path(where)}.text", "must be a string")
     return text
 
 

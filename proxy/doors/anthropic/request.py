@@ -54,7 +54,7 @@ def parse_messages(raw: bytes, aliases: dict[str, str]) -> MessagesRequest:
         # an agent that offers tools cannot work with an account that drops them (issue 10 §6)
         chat.needs = replace(chat.needs, tools=True)
     thinking = body.get("thinking")
-    return MessagesRequest(chat, names, _shows_thinking(thinking) if thinking else False, _user_id(body))
+    return MessagesRequest(chat, names, _shows_thinking(thinking), _user_id(body))
 
 
 def count_input_tokens(raw: bytes) -> int:
