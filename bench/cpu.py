@@ -1,12 +1,15 @@
 """Gateway CPU per request by door, as callgrind instruction counts (steady on a busy machine).
 
-    .venv/bin/python bench/cpu.py [chat chat-json messages responses]   # N=200 PORT0=18300
+    .venv/bin/python bench/cpu.py [chat chat-json messages responses]   # N=200 ROUNDS=3 PORT0=18300
 
 The fake upstream (nginx, PORT0) answers every door's stream with the same 20-chunk
 answer plus usage (`chat-json`: the non-stream chat answer); pool-proxy (memory backend,
 PORT0+1) runs under valgrind's callgrind; per scenario, 60 warm-up requests, then N
-counted ones (16 at a time). Prints instructions per request and each door's ratio to
-the chat stream.
+counted ones (16 at a time), the scenarios taken in turn ROUNDS times. Prints instructions
+per request of each round, their median, and each door's ratio to the chat stream's
+median. The counts are steady on a busy machine, but not exact: how many events the event
+loop finds ready at once depends on timing, which moved a typed door's figure by up to
+3 % between runs (the chat stream's by less); the median of rounds is steadier.
 
 GATEWAY=/path/to/checkout measures another checkout of pool-proxy (its own .venv and
 code) with this harness, e.g. an older commit in a second git worktree.
@@ -19,6 +22,7 @@ import glob
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,7 @@ from fake_upstream import FakeUpstream
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = Path(os.environ.get("GATEWAY", ROOT)).resolve()
 N = int(os.environ.get("N", "200"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONCURRENCY = 16
 
 
@@ -70,6 +75,16 @@ def counted(out: Path) -> int:
     return int(match.group(1))
 
 
+def count_round(base: str, pid: int, out: Path, name: str) -> float:
+    """Instructions per request of N requests of scenario `name`, after a warm-up."""
+    asyncio.run(drive(base, name, 60))
+    subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, check=True)
+    asyncio.run(drive(base, name, N))
+    subprocess.run(["callgrind_control", "-d", name, str(pid)], capture_output=True, check=True)
+    time.sleep(1)  # let the dump file be complete before it is read
+    return counted(out) / N
+
+
 def measure(work: Path, upstream: FakeUpstream, port: int, names: list[str]) -> dict[str, float]:
     target = targets.PoolProxy("memory", port, work / "gateway")
     target.workdir.mkdir(parents=True)
@@ -81,21 +96,22 @@ def measure(work: Path, upstream: FakeUpstream, port: int, names: list[str]) -> 
     argv += ["-m", "proxy", "serve", "--config", str(config), "--port", str(port)]
     # run from the checkout: `-m` puts the working directory first on the module path
     proc = procs.spawn(argv, work / "gateway.log", {"PYTHONPATH": str(GATEWAY)}, cwd=GATEWAY)
-    base, result = f"http://127.0.0.1:{port}", {}
+    base = f"http://127.0.0.1:{port}"
+    rounds: dict[str, list[float]] = {name: [] for name in names}
     try:
         procs.wait_ready(f"{base}/readyz", proc, 300)
-        for name in names:
-            asyncio.run(drive(base, name, 60))
-            subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
-            asyncio.run(drive(base, name, N))
-            subprocess.run(["callgrind_control", "-d", name, str(proc.pid)], capture_output=True, check=True)
-            time.sleep(1)
-            result[name] = counted(out) / N
-            print(f"{name:10} {result[name] / 1000:8.1f}k instructions/request", flush=True)
+        for _ in range(ROUNDS):
+            for name in names:
+                rounds[name].append(count_round(base, proc.pid, out, name))
+                print(f"{name:10} {rounds[name][-1] / 1000:8.1f}k instructions/request", flush=True)
         print(f"callgrind dumps: {out}.*", flush=True)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    result = {name: statistics.median(counts) for name, counts in rounds.items()}
+    for name, counts in rounds.items():
+        spread = ", ".join(f"{count / 1000:.1f}k" for count in counts)
+        print(f"{name:10} {result[name] / 1000:8.1f}k median of {spread}")
     return result
 
 
