@@ -28,14 +28,21 @@ class Usage:
         }
 
 
+# `ends` on a piece of the answer: the upstream's answer ended with it (its close was read
+# in the same block), so only the close follows; the relay sends the two in one write.
+# It is not part of what the piece says, so it is left out of comparisons.
+
+
 @dataclass(slots=True, frozen=True)
 class TextDelta:
     text: str
+    ends: bool = field(default=False, compare=False)
 
 
 @dataclass(slots=True, frozen=True)
 class ReasoningDelta:
     text: str
+    ends: bool = field(default=False, compare=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,6 +54,7 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    ends: bool = field(default=False, compare=False)
 
 
 @dataclass(slots=True, frozen=True)

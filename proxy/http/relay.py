@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from proxy.core.door import StreamEncoder
-from proxy.core.events import Event, Finish, Raw, TextDelta, Usage
+from proxy.core.events import Event, Finish, TextDelta, Usage
 from proxy.errors import upstream_error
 from proxy.http.exchange import Exchange
 from proxy.http.keys import STREAMS
@@ -73,11 +73,10 @@ class Sender:
 
 
 def _ends_answer(event: Event) -> bool:
-    """Whether only the answer's close can follow this event: its finish or its usage (a
-    relayed OpenAI block says so itself, see raw.py)."""
-    if type(event) is Raw:
-        return event.ends
-    return isinstance(event, Finish | Usage)
+    """Whether only the answer's close can follow this event: its finish or its usage, or
+    a piece of it that says so (a relayed OpenAI block, raw.py; the last piece read with
+    the upstream's `[DONE]`, parse.py)."""
+    return isinstance(event, Finish | Usage) or event.ends
 
 
 async def relay(

@@ -187,9 +187,10 @@ class ChunkReader:
                 self.finish = finish_reason(choice["finish_reason"])
         return None
 
-    def take(self) -> list[Event]:
-        """The events of the chunks read since the last `take`."""
-        self._flush()
+    def take(self, ends: bool = False) -> list[Event]:
+        """The events of the chunks read since the last `take`; `ends`: the answer ended
+        with them (the last says so)."""
+        self._flush(ends)
         events, self._events = self._events, []
         return events
 
@@ -243,7 +244,7 @@ class ChunkReader:
         self._run_of = piece
         self._run.append(piece.arguments)
 
-    def _flush(self) -> None:
+    def _flush(self, ends: bool = False) -> None:
         run, kind = self._run, self._run_of
         if kind is None:
             return
@@ -251,10 +252,10 @@ class ChunkReader:
         run.clear()
         self._run_of = None
         if isinstance(kind, ToolCallDelta):
-            self._events.append(ToolCallDelta(kind.index, kind.id, kind.name, text))
+            self._events.append(ToolCallDelta(kind.index, kind.id, kind.name, text, ends))
             self.said.append((kind.name or "") + text)
         else:
-            self._events.append(kind(text))
+            self._events.append(kind(text, ends))
             self.said.append(text)
 
 

@@ -211,7 +211,7 @@ class OpenAIProvider(Provider):
         done = reader.feed(events)
         if reader.error is not None:
             raise classify_openai(502, None, orjson.dumps(reader.error), self.ctx.clock.now())
-        return reader.take(), done
+        return reader.take(ends=done), done
 
 
 class Streaming:
