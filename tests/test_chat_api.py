@@ -393,6 +393,37 @@ async def test_keepalive_pings_while_the_upstream_is_silent(upstream, start_gate
     assert seen.index(b'"a"') < seen.index(b": ping")  # pings fill the upstream's silence
 
 
+async def test_a_finished_stream_schedules_no_pings(upstream, start_gateway, monkeypatch):
+    """A finished stream lets go of its response: no ping of it is still due (one was armed
+    again when aiohttp finished the handler's response, keeping every stream for 30 s)."""
+    from proxy.http import sse
+
+    pinged: list[str] = []
+    start = sse.EventStream._start_pinging
+
+    def recorded(self: sse.EventStream) -> None:
+        pinged.append(self.headers.get("x-request-id", ""))
+        start(self)
+
+    monkeypatch.setattr(sse, "PING_EVERY", 0.05)
+    monkeypatch.setattr(sse.EventStream, "_start_pinging", recorded)
+    gw = await start_gateway(base_config(upstream, accounts=1))
+    async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
+        finished = resp.headers["x-request-id"]
+        assert (await resp.read()).rstrip().endswith(b"data: [DONE]")
+    # a second stream, held silent until its first ping: a ping armed by the first stream
+    # at its end was armed earlier, so it would be due first
+    rest = asyncio.Event()
+    upstream.default = Step(text="a b", hold=rest, hold_after=1)
+    async with await gw.post("/v1/chat/completions", chat(stream=True)) as resp:
+        held = resp.headers["x-request-id"]
+        async with asyncio.timeout(15):
+            await resp.content.readuntil(b": ping\n\n")
+        rest.set()
+        await resp.read()
+    assert finished != held and finished not in pinged and held in pinged
+
+
 async def test_client_giving_up_on_a_non_streaming_call_cancels_the_upstream(upstream, start_gateway):
     upstream.default = Step(hold=asyncio.Event())  # never answers
     gw = await start_gateway(base_config(upstream, accounts=1))

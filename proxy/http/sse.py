@@ -39,8 +39,13 @@ class EventStream(EventSourceResponse):
 
     async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
         # StreamResponse's own prepare: aiohttp-sse's would start the ping task right away.
+        # aiohttp prepares a handler's response again once the handler returned, after the
+        # relay stopped its pings: only the first prepare arms them (a timer armed then kept
+        # every finished stream alive, and pinging a closed response, for 30 s)
+        first = not self.prepared
         writer = await StreamResponse.prepare(self, request)
-        self._first_ping = asyncio.get_running_loop().call_later(self._ping_interval, self._start_pinging)
+        if first:
+            self._first_ping = asyncio.get_running_loop().call_later(self._ping_interval, self._start_pinging)
         return writer
 
     def _start_pinging(self) -> None:
