@@ -7,12 +7,8 @@ answer plus usage (`chat-json`: the non-stream chat answer); pool-proxy (memory 
 PORT0+1) runs under valgrind's callgrind; per scenario, 60 warm-up requests, then N
 counted ones (16 at a time), the scenarios taken in turn ROUNDS times. Prints instructions
 per request of each round, their median, and each door's ratio to the chat stream's
-median. The counts are steady on a busy machine, but not exact: how many events the event
-loop finds ready at once depends on timing, which moved a typed door's figure by up to
-3 % between runs (the chat stream's by less); the median of rounds is steadier.
-
-GATEWAY=/path/to/checkout measures another checkout of pool-proxy (its own .venv and
-code) with this harness, e.g. an older commit in a second git worktree.
+median. Rounds of one scenario agree within ~0.5 %; a count that rises round after round is
+work left behind by earlier requests (it found a leak: finished streams kept a ping timer).
 """
 
 from __future__ import annotations
