@@ -60,7 +60,7 @@ class ResponsesDoor:
 
 
 def _shell(request: ResponsesRequest) -> ResponseShell:
-    return ResponseShell(model=request.model, names=request.names, echo=request.echo)
+    return ResponseShell(request.model, request.names, request.echo)
 
 
 RESPONSES = ResponsesDoor()

@@ -10,7 +10,6 @@ helpers need the deltas (and refuse a delta before its item was added).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -31,13 +30,26 @@ from proxy.doors.responses.shape import (
     Status,
     custom_input,
     finish_status,
+    incomplete_json,
     message_item,
+    message_json,
     reasoning_item,
+    usage_json,
 )
 
 ItemKind = Literal["message", "reasoning", "call"]
 
 _FRAME = b'event: %b\ndata: {"type":"%b","sequence_number":%d,%b\n\n'
+_START = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":%b}\n\n'
+    b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":1,'
+    b'"response":%b}\n\n'
+)
+_RESPONSE_FRAME = b'event: %b\ndata: {"type":"%b","sequence_number":%d,"response":%b}\n\n'
+_ITEM_DONE = (
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
+    b'"sequence_number":%d,"output_index":%d,"item":%b}\n\n'
+)
 
 # A message item's frames as byte templates (most streams are one message; building and
 # dumping their dicts cost more than the rest of the encoding): they hold what
@@ -62,22 +74,24 @@ _MESSAGE_CLOSE = (
     b'"sequence_number":%d,"item_id":"%b","output_index":%d,"content_index":0,'
     b'"part":{"type":"output_text","text":%b,"annotations":[],"logprobs":[]}}\n\n'
     b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
-    b'"sequence_number":%d,"output_index":%d,"item":{"type":"message","id":"%b","role":"assistant",'
-    b'"status":"completed","content":[{"type":"output_text","text":%b,"annotations":[],"logprobs":[]}]}}\n\n'
+    b'"sequence_number":%d,"output_index":%d,"item":%b}\n\n'
 )
 
 
-@dataclass
 class _Item:
     """One output item as it grows; rendered whole for `output_item.done` and the end."""
 
-    kind: ItemKind
-    id: str
-    index: int  # output_index
-    parts: list[str] = field(default_factory=list)  # text, reasoning or argument fragments
-    call_id: str = ""
-    name: str = ""  # upstream name, mapped back when rendered
-    status: Status = "in_progress"
+    __slots__ = ("call_id", "done", "id", "index", "kind", "name", "parts", "status")
+
+    def __init__(self, kind: ItemKind, item_id: str, index: int, call_id: str = "", name: str = "") -> None:
+        self.kind = kind
+        self.id = item_id
+        self.index = index  # output_index
+        self.parts: list[str] = []  # text, reasoning or argument fragments
+        self.call_id = call_id
+        self.name = name  # upstream name, mapped back when rendered
+        self.status: Status = "in_progress"
+        self.done: bytes | None = None  # the item as `output_item.done` sent it, while still so
 
     @property
     def text(self) -> str:
@@ -96,6 +110,7 @@ class ResponsesStream:
 
     def __init__(self, shell: ResponseShell) -> None:
         self.shell = shell
+        self._response = shell.template()
         self._seq = 0
         self._items: list[_Item] = []
         self._open: _Item | None = None
@@ -108,8 +123,9 @@ class ResponsesStream:
     # -- StreamEncoder
 
     def start(self) -> bytes:
-        shell = orjson.dumps({"response": self.shell.response("in_progress", [])})
-        return self._frame_of("response.created", shell) + self._frame_of("response.in_progress", shell)
+        self._seq = 2
+        response = self._response % (b"in_progress", b"null", b"null", b"[]", b"null")
+        return _START % (response, response)
 
     def encode(self, event: Event) -> bytes:
         if type(event) is TextDelta:
@@ -120,51 +136,53 @@ class ResponsesStream:
                 self._text_parts.append(text)
                 return self._text_delta % (seq, orjson.dumps(text))
             return self._text(text) if text else b""
-        if isinstance(event, ToolCallDelta):
-            return self._tool(event)
-        if isinstance(event, ReasoningDelta):
-            return self._reasoning(event.text) if event.text else b""
         if isinstance(event, Finish):
             self._finish = event.reason
-            return self._close()
+            return b"" if self._open is None else self._close()
         if isinstance(event, Usage):
             self._usage = event
+        elif isinstance(event, ToolCallDelta):
+            return self._tool(event)
+        elif isinstance(event, ReasoningDelta):
+            return self._reasoning(event.text) if event.text else b""
         return b""  # Raw: never asked for by this door
 
     def end(self) -> bytes:
-        closing = self._close()
-        status = finish_status(self._finish)
-        response = self.shell.response(
-            status, self._output(), self._usage or Usage(estimated=True), finish=self._finish
-        )
-        kind = "response.completed" if status == "completed" else "response.incomplete"
-        return closing + self._frame(kind, {"response": response})
+        closing = b"" if self._open is None else self._close()
+        usage = usage_json(self._usage or Usage(estimated=True))
+        seq = self._seq
+        self._seq = seq + 1
+        if finish_status(self._finish) == "completed":
+            response = self._response % (b"completed", b"null", b"null", self._output(), usage)
+            return closing + _RESPONSE_FRAME % (b"response.completed", b"response.completed", seq, response)
+        details = incomplete_json(self._finish)
+        response = self._response % (b"incomplete", b"null", details, self._output(), usage)
+        return closing + _RESPONSE_FRAME % (b"response.incomplete", b"response.incomplete", seq, response)
 
     def error(self, error: GatewayError) -> bytes:
         if self._open is not None:
             self._open.status = "incomplete"
-        failure = {"code": error.code or "server_error", "message": error.message}
-        response = self.shell.response("failed", self._output(), self._usage, error=failure)
-        return self._frame("response.failed", {"response": response})
+        failure = orjson.dumps({"code": error.code or "server_error", "message": error.message})
+        usage = b"null" if self._usage is None else usage_json(self._usage)
+        response = self._response % (b"failed", failure, b"null", self._output(), usage)
+        seq = self._seq
+        self._seq = seq + 1
+        return _RESPONSE_FRAME % (b"response.failed", b"response.failed", seq, response)
 
     # -- items
 
     def _text(self, text: str) -> bytes:
-        head = b""
-        if self._open is None or self._open.kind != "message":
-            head = self._close()
-            item = self._new("message", "msg")
-            seq = self._seq
-            self._seq = seq + 2
-            item_id = item.id.encode()  # ids are letters, digits and "_": nothing to escape
-            head += _MESSAGE_OPEN % (seq, item.index, item_id, seq + 1, item_id, item.index)
-            self._text_delta = _TEXT_DELTA % (item_id, item.index)
-            self._text_parts = item.parts
-        assert self._open is not None
-        self._open.parts.append(text)
+        """A message's first text: the open item closed, a message opened, the text's delta."""
+        head = b"" if self._open is None else self._close()
+        item = self._new("message", "msg")
         seq = self._seq
-        self._seq += 1
-        return head + self._text_delta % (seq, orjson.dumps(text))
+        self._seq = seq + 3
+        item_id = item.id.encode()  # ids are letters, digits and "_": nothing to escape
+        self._text_delta = _TEXT_DELTA % (item_id, item.index)
+        self._text_parts = item.parts
+        item.parts.append(text)
+        opening = _MESSAGE_OPEN % (seq, item.index, item_id, seq + 1, item_id, item.index)
+        return head + opening + self._text_delta % (seq + 2, orjson.dumps(text))
 
     def _reasoning(self, text: str) -> bytes:
         head = b""
@@ -196,6 +214,7 @@ class ResponsesStream:
         if not fragment:
             return head
         item.parts.append(fragment)
+        item.done = None  # a late fragment for a closed call: the end renders the call anew
         if item is not self._open or self.shell.names.client(item.name).kind == "custom":
             return head  # a late fragment for a closed call, or custom input sent whole at the end
         return head + self._frame(
@@ -230,9 +249,10 @@ class ResponsesStream:
         if item.kind == "message":
             seq = self._seq
             self._seq = seq + 3
-            item_id, said = item.id.encode(), orjson.dumps(item.text)
+            item_id, said = item.id.encode(), orjson.dumps("".join(item.parts))
+            item.done = message_json(item_id, said)
             slots = (seq, item_id, item.index, said, seq + 1, item_id, item.index, said)
-            return _MESSAGE_CLOSE % (*slots, seq + 2, item.index, item_id, said)
+            return _MESSAGE_CLOSE % (*slots, seq + 2, item.index, item.done)
         where = {"item_id": item.id, "output_index": item.index}
         if item.kind == "reasoning":
             text = item.text
@@ -245,9 +265,10 @@ class ResponsesStream:
             )
         else:
             out = self._close_call(item, where)
-        return out + self._frame(
-            "response.output_item.done", {"output_index": item.index, "item": item.render(self.shell)}
-        )
+        item.done = orjson.dumps(item.render(self.shell))
+        seq = self._seq
+        self._seq = seq + 1
+        return out + _ITEM_DONE % (seq, item.index, item.done)
 
     def _close_call(self, item: _Item, where: dict[str, Any]) -> bytes:
         out = b""
@@ -267,8 +288,10 @@ class ResponsesStream:
         assert self._open is not None
         return {"item_id": self._open.id, "output_index": self._open.index}
 
-    def _output(self) -> list[dict[str, Any]]:
-        return [item.render(self.shell) for item in self._items]
+    def _output(self) -> bytes:
+        """The output items as a JSON array, each closed one as its `output_item.done` sent it."""
+        shell = self.shell
+        return b"[%b]" % b",".join([item.done or orjson.dumps(item.render(shell)) for item in self._items])
 
     def _frame(self, kind: str, payload: dict[str, Any]) -> bytes:
         return self._frame_of(kind, orjson.dumps(payload))
