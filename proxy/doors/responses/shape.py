@@ -81,7 +81,7 @@ class ResponseShell:
 
     def _fixed(self) -> dict[str, Any]:
         """The fields every `response` object of the request repeats, in their order."""
-        echo = self.echo
+        before_output, before_usage, last = _echoed(self.model, self.echo)
         return {
             "id": self.id,
             "object": "response",
@@ -89,23 +89,11 @@ class ResponseShell:
             "status": None,
             "error": None,
             "incomplete_details": None,
-            "instructions": echo.get("instructions"),
-            "max_output_tokens": echo.get("max_output_tokens"),
-            "model": self.model,
+            **before_output,
             "output": None,
-            "parallel_tool_calls": echo.get("parallel_tool_calls", True),
-            "previous_response_id": None,
-            "reasoning": echo.get("reasoning"),
-            "store": False,
-            "temperature": echo.get("temperature"),
-            "text": echo.get("text", {"format": {"type": "text"}}),
-            "tool_choice": echo.get("tool_choice", "auto"),
-            "tools": echo.get("tools", []),
-            "top_p": echo.get("top_p"),
-            "truncation": echo.get("truncation", "disabled"),
+            **before_usage,
             "usage": None,
-            "user": echo.get("user"),
-            "metadata": echo.get("metadata") or {},
+            **last,
         }
 
     def call_item(self, call: ToolCall, item_id: str, status: Status = "completed") -> dict[str, Any]:
@@ -140,14 +128,15 @@ def _plain_json(model: str) -> bytes:
     return _echoed_json(model, {})
 
 
-def _echoed_json(model: str, echo: dict[str, Any]) -> bytes:
-    """The `response` object's fields from `status` on, in `_fixed`'s order, as a template."""
-    instructions = {
+def _echoed(model: str, echo: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The `response` object's echoed fields (and their defaults), in three runs: before
+    `output`, before `usage`, and last."""
+    before_output = {
         "instructions": echo.get("instructions"),
         "max_output_tokens": echo.get("max_output_tokens"),
         "model": model,
     }
-    tools = {
+    before_usage = {
         "parallel_tool_calls": echo.get("parallel_tool_calls", True),
         "previous_response_id": None,
         "reasoning": echo.get("reasoning"),
@@ -159,14 +148,19 @@ def _echoed_json(model: str, echo: dict[str, Any]) -> bytes:
         "top_p": echo.get("top_p"),
         "truncation": echo.get("truncation", "disabled"),
     }
-    user = {"user": echo.get("user"), "metadata": echo.get("metadata") or {}}
+    return before_output, before_usage, {"user": echo.get("user"), "metadata": echo.get("metadata") or {}}
+
+
+def _echoed_json(model: str, echo: dict[str, Any]) -> bytes:
+    """The `response` object's fields from `status` on, in `_fixed`'s order, as a template."""
+    before_output, before_usage, last = _echoed(model, echo)
     parts = (  # the dumped objects less their braces, "%" escaped, between the slots
         b'"status":"%b","error":%b,"incomplete_details":%b,',
-        orjson.dumps(instructions)[1:-1].replace(b"%", b"%%"),
+        orjson.dumps(before_output)[1:-1].replace(b"%", b"%%"),
         b',"output":%b,',
-        orjson.dumps(tools)[1:-1].replace(b"%", b"%%"),
+        orjson.dumps(before_usage)[1:-1].replace(b"%", b"%%"),
         b',"usage":%b,',
-        orjson.dumps(user)[1:].replace(b"%", b"%%"),
+        orjson.dumps(last)[1:].replace(b"%", b"%%"),
     )
     return b"".join(parts)
 
