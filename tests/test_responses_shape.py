@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from proxy.core.events import Usage
+from proxy.core.ids import new_id
 from proxy.doors.responses.shape import (
     ResponseShell,
     Status,
@@ -17,7 +18,6 @@ from proxy.doors.responses.shape import (
     incomplete_json,
     message_item,
     message_json,
-    new_id,
     usage_json,
     usage_of,
 )

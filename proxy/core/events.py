@@ -28,13 +28,13 @@ class Usage:
         }
 
 
-# `ends` on a piece of the answer: the upstream's answer ended with it (its close was read
-# in the same block), so only the close follows; the relay sends the two in one write.
-# It is not part of what the piece says, so it is left out of comparisons.
-
-
 @dataclass(slots=True, frozen=True)
 class TextDelta:
+    """A piece of the answer's text. `ends` (on every piece of the answer): the upstream's
+    answer ended with it, its close was read in the same block, so only the close follows
+    and the relay sends the two in one write; not part of what the piece says, so left out
+    of comparisons."""
+
     text: str
     ends: bool = field(default=False, compare=False)
 

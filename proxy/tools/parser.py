@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
-import string
 from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
 
 from proxy.core.events import TextDelta, ToolCall, ToolCallDelta
+from proxy.core.ids import new_id
 from proxy.tools.prompt import CLOSE, OPEN
 
 log = logging.getLogger("pool_proxy.tools")
 
-_ALPHABET = string.ascii_letters + string.digits
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*")  # ```json, ```JSON, ``` before the JSON
 Piece = TextDelta | ToolCallDelta
 Phase = Literal["start", "think", "text"]
@@ -33,7 +31,7 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 def call_id() -> str:
-    return "call_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return new_id("call_")
 
 
 def _held(text: str, tag: str) -> int:

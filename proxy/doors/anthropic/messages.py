@@ -107,14 +107,11 @@ def _path(at: At) -> str:
     return f"messages.{index}.content" if number == _WHOLE else f"messages.{index}.content.{number}"
 
 
-_NO_RESULTS: list[dict[str, Any]] = []  # shared, never changed: the caller only reads it
-
-
 def _user(blocks: list[Block]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """(one `tool` message per tool_result, the user message with the turn's other parts)."""
     if len(blocks) == 1 and blocks[0][1]["type"] == "text":  # the usual turn: one text, no lists built
         text = _text(*blocks[0])
-        return _NO_RESULTS, {"role": "user", "content": text} if text else None
+        return [], {"role": "user", "content": text} if text else None
     results: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     result_images: list[dict[str, Any]] = []

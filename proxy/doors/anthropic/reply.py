@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.core.events import Reply, Usage
+from proxy.core.ids import new_id
 from proxy.doors.anthropic.request import MessagesRequest
 from proxy.doors.anthropic.tokens import estimate_text_tokens
-from proxy.doors.anthropic.wire import new_id, stop_reason, tool_id, tool_input, usage_json
+from proxy.doors.anthropic.wire import stop_reason, tool_id, tool_input, usage_json
 
 
 def message_json(request: MessagesRequest, reply: Reply, usage: Usage | None = None) -> dict[str, Any]:

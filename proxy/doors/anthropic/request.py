@@ -156,7 +156,5 @@ def _shows_thinking(thinking: Any) -> bool:
 
 def _user_id(body: dict[str, Any]) -> str | None:
     metadata = body.get("metadata")
-    if metadata is None:
-        return None
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
     return user if isinstance(user, str) and user else None

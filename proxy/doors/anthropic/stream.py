@@ -16,10 +16,11 @@ import orjson
 
 from proxy.core.errors import GatewayError
 from proxy.core.events import Event, Finish, FinishReason, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from proxy.core.ids import new_id
 from proxy.doors.anthropic.errors import error_body
 from proxy.doors.anthropic.tokens import estimate_text_tokens
 from proxy.doors.anthropic.tools import ToolNames
-from proxy.doors.anthropic.wire import log, new_id, stop_reason, tool_id, usage_json
+from proxy.doors.anthropic.wire import log, stop_reason, tool_id, usage_json
 
 Open = Literal["text", "thinking", "tool"] | None
 

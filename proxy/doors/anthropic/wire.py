@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from typing import Any
 
 import orjson
 
 from proxy.core.events import FinishReason, Usage
+from proxy.core.ids import new_id
 
 log = logging.getLogger("pool_proxy.anthropic")
 
@@ -20,12 +20,6 @@ _STOP_REASONS: dict[str, str] = {
     "tool_calls": "end_turn",  # only when no tool_use block went out (see stop_reason)
 }
 _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def new_id(prefix: str) -> str:
-    """A random id (96 bits as hex: letters and digits, as the SDKs accept; a quarter of
-    `secrets.token_urlsafe`'s CPU cost, paid for every stream)."""
-    return prefix + os.urandom(12).hex()
 
 
 def stop_reason(finish: FinishReason | None, tool_used: bool) -> str:

@@ -7,8 +7,6 @@ upstream's own events and leave unchanged; the upstream's `[DONE]` is not among 
 
 from __future__ import annotations
 
-import secrets
-import string
 import time
 from typing import Any
 
@@ -24,15 +22,15 @@ from proxy.core.events import (
     ToolCallDelta,
     Usage,
 )
+from proxy.core.ids import new_id
 from proxy.doors.openai.errors import error_body
 from proxy.doors.openai.legacy import finish_reason, function_call
 
 DONE = b"data: [DONE]\n\n"
-_ALPHABET = string.ascii_letters + string.digits
 
 
 def completion_id() -> str:
-    return "chatcmpl-" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return new_id("chatcmpl-")
 
 
 def sse(payload: dict[str, Any]) -> bytes:

@@ -7,13 +7,13 @@ Codex reads usage strictly: when `usage` is present, `input_tokens`, `output_tok
 from __future__ import annotations
 
 import functools
-import random
 import time
 from typing import Any, Literal
 
 import orjson
 
 from proxy.core.events import FinishReason, ToolCall, Usage
+from proxy.core.ids import new_id
 from proxy.doors.responses.tools import ToolNames
 
 Status = Literal["in_progress", "completed", "incomplete", "failed"]
@@ -176,15 +176,6 @@ def _incomplete(finish: FinishReason | None) -> dict[str, str]:
 def incomplete_json(finish: FinishReason | None) -> bytes:
     """`_incomplete(finish)` dumped."""
     return b'{"reason":"content_filter"}' if finish == "content_filter" else b'{"reason":"max_output_tokens"}'
-
-
-def new_id(prefix: str) -> str:
-    """`prefix` and 128 random bits as 32 hex digits (uuid4's size). The bits come from the
-    `random` module's generator, which seeds itself from the OS at start and again in every
-    forked child, so ids stay apart across processes, replicas and restarts as uuid4s do.
-    It is no secret-grade source, and need not be: the gateway keeps no response, so an id
-    grants nothing; os.urandom made a system call per id (2.5x this one's CPU time)."""
-    return prefix + random.getrandbits(128).to_bytes(16, "little").hex()
 
 
 def usage_of(usage: Usage) -> dict[str, Any]:

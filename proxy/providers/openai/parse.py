@@ -106,7 +106,6 @@ class ChunkReader:
         `boundary` cuts them) into the block being read; whether `[DONE]` was among them
         (then what follows it is not read)."""
         template = self._template
-        run = self._run
         # the template's test, inlined: it runs for nearly every chunk (template.py)
         prefix, suffix, least = _NO_TEMPLATE if template is None else template.parts
         start, end = len(prefix), -len(suffix)
@@ -126,10 +125,7 @@ class ChunkReader:
                             more, position = found
                             text += more
                     if text:
-                        if self._run_of is not TextDelta:
-                            self._flush()
-                            self._run_of = TextDelta
-                        run.append(text)
+                        self._piece(TextDelta, text)
                     continue
             for line in event.split("\n"):
                 if line[:5] != "data:":
